@@ -1,0 +1,13 @@
+import { stackEndpointsVariable } from '../../shared/src/testing/stack-endpoints';
+import { isStackUp, stackUp } from './stack';
+
+/**
+ * Brings the local stack up before the integration tests when it is down (the teardown then stops it
+ * again; a developer's running stack is left alone), and hands its endpoints to the test workers.
+ */
+export default async function globalSetup(): Promise<void> {
+  const wasUp = await isStackUp();
+  const endpoints = await stackUp({ log: (line) => process.stderr.write(`[stack] ${line}\n`) });
+  if (!wasUp) process.env.CDC_STACK_STARTED_BY_TESTS = '1';
+  process.env[stackEndpointsVariable] = JSON.stringify(endpoints);
+}

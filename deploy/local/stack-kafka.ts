@@ -1,0 +1,166 @@
+/**
+ * A single-node Kafka in KRaft mode (broker and controller in one JVM), run straight from the jars Maven
+ * resolves for `deploy/local/pom.xml`: no Kafka distribution to download or unpack.
+ *
+ * Storage is formatted once, on the first start, with a cluster id kept in the data area; later starts reuse
+ * the log dirs, so topics and committed offsets survive `stack:down` / `stack:up`.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Kafka, logLevel } from 'kafkajs';
+import { KAFKA_VERSION, STACK_HOST, cacheDir, portPlan, stackDir } from './stack-plan';
+import { type LogFn, StackError, runCommand, spawnDetached } from './stack-process';
+import { defaultJava, runMaven } from './stack-jvm';
+import type { StackService } from './stack-service';
+
+const MAIN_CLASS = 'kafka.Kafka';
+const STORAGE_TOOL = 'kafka.tools.StorageTool';
+
+/** Broker settings for one node: replication factors of 1 everywhere, topics only by explicit creation. */
+function serverProperties(brokerPort: number, controllerPort: number, logDir: string): string {
+  return [
+    '# Written by deploy/local/stack-kafka.ts on every start; edits are overwritten.',
+    'process.roles=broker,controller',
+    'node.id=1',
+    `controller.quorum.voters=1@${STACK_HOST}:${controllerPort}`,
+    `listeners=PLAINTEXT://${STACK_HOST}:${brokerPort},CONTROLLER://${STACK_HOST}:${controllerPort}`,
+    `advertised.listeners=PLAINTEXT://${STACK_HOST}:${brokerPort}`,
+    'controller.listener.names=CONTROLLER',
+    'inter.broker.listener.name=PLAINTEXT',
+    'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
+    `log.dirs=${logDir}`,
+    'offsets.topic.replication.factor=1',
+    'transaction.state.log.replication.factor=1',
+    'transaction.state.log.min.isr=1',
+    'min.insync.replicas=1',
+    'default.replication.factor=1',
+    'num.partitions=6',
+    'auto.create.topics.enable=false',
+    'group.initial.rebalance.delay.ms=0',
+    // kafkajs' transactionTimeout must stay below this (see TRAPS.md).
+    'transaction.max.timeout.ms=900000',
+    '',
+  ].join('\n');
+}
+
+/** log4j 1 (reload4j) config: everything to a size-capped file in the data area, not to the console. */
+function log4jProperties(serverLog: string): string {
+  return [
+    'log4j.rootLogger=INFO, file',
+    'log4j.appender.file=org.apache.log4j.RollingFileAppender',
+    `log4j.appender.file.File=${serverLog}`,
+    'log4j.appender.file.MaxFileSize=20MB',
+    'log4j.appender.file.MaxBackupIndex=2',
+    'log4j.appender.file.layout=org.apache.log4j.PatternLayout',
+    'log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n',
+    'log4j.logger.kafka.request.logger=WARN',
+    'log4j.logger.state.change.logger=WARN',
+    'log4j.logger.org.apache.kafka.controller=INFO',
+    '',
+  ].join('\n');
+}
+
+/**
+ * The broker's classpath, resolved by Maven once and cached outside the repo. Re-resolved when any listed
+ * jar has gone (a cleaned ~/.m2), since the JVM would otherwise fail with an obscure NoClassDefFoundError.
+ */
+async function kafkaClasspath(log: LogFn): Promise<string> {
+  const file = path.join(cacheDir(), `kafka-${KAFKA_VERSION}.classpath`);
+  const cached = fs.existsSync(file) ? fs.readFileSync(file, 'utf8').trim() : '';
+  if (cached && cached.split(path.delimiter).every((jar) => fs.existsSync(jar))) return cached;
+  fs.mkdirSync(cacheDir(), { recursive: true });
+  const temporary = `${file}.${process.pid}.tmp`;
+  await runMaven(['dependency:build-classpath', `-Dmdep.outputFile=${temporary}`], log, `Kafka ${KAFKA_VERSION} jars`);
+  const classpath = fs.readFileSync(temporary, 'utf8').trim();
+  if (!classpath.includes('kafka_2.13')) throw new StackError(`mvn produced no Kafka classpath in ${temporary}`);
+  fs.renameSync(temporary, file);
+  return classpath;
+}
+
+/** A throwaway admin client per probe: kafkajs' own retries and logs would only blur the deadline. */
+async function kafkaAnswers(broker: string): Promise<boolean> {
+  const admin = new Kafka({
+    clientId: 'stack-probe',
+    brokers: [broker],
+    connectionTimeout: 1_500,
+    requestTimeout: 3_000,
+    retry: { retries: 0 },
+    logLevel: logLevel.NOTHING,
+  }).admin();
+  try {
+    await admin.connect();
+    const cluster = await admin.describeCluster();
+    await admin.fetchTopicMetadata({ topics: [] });
+    return cluster.brokers.length > 0 && cluster.controller !== null;
+  } catch {
+    return false;
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}
+
+export function kafkaService(): StackService {
+  const plan = portPlan();
+  const dir = path.join(stackDir(), 'kafka');
+  const logDir = path.join(dir, 'data');
+  const propsFile = path.join(dir, 'server.properties');
+  const log4jFile = path.join(dir, 'log4j.properties');
+  const serverLog = path.join(dir, 'server.log');
+  const stdoutLog = path.join(dir, 'kafka-stdout.log');
+  const clusterIdFile = path.join(dir, 'cluster-id');
+  let classpath = '';
+
+  const jvm = (extra: string[]): string[] => [`-Dlog4j.configuration=file:${log4jFile}`, '-cp', classpath, ...extra];
+
+  return {
+    name: 'kafka',
+    ports: [plan.kafka, plan.kafkaController],
+    // The properties path is in the command line and unique to this checkout's stack.
+    marker: propsFile,
+    pidFile: path.join(dir, 'kafka.pid'),
+    logFiles: [stdoutLog, serverLog],
+    readyTimeoutMs: 90_000,
+    stopGraceMs: 30_000,
+
+    async prepare(log) {
+      const java = defaultJava();
+      classpath = await kafkaClasspath(log);
+      fs.mkdirSync(logDir, { recursive: true });
+      fs.writeFileSync(propsFile, serverProperties(plan.kafka, plan.kafkaController, logDir));
+      fs.writeFileSync(log4jFile, log4jProperties(serverLog));
+      const meta = path.join(logDir, 'meta.properties');
+      if (fs.existsSync(meta)) {
+        const formatted = /^cluster\.id=(.*)$/m.exec(fs.readFileSync(meta, 'utf8'))?.[1]?.trim();
+        log(`kafka: storage already formatted (cluster ${formatted ?? '?'}), reusing it`);
+        return;
+      }
+      if (!fs.existsSync(clusterIdFile)) {
+        const { stdout } = await runCommand(java, jvm([STORAGE_TOOL, 'random-uuid']), { cwd: dir });
+        const clusterId = stdout.trim().split('\n').pop()?.trim() ?? '';
+        if (!/^[A-Za-z0-9_-]{22}$/.test(clusterId)) throw new StackError(`kafka: StorageTool random-uuid printed "${stdout.trim()}"`);
+        fs.writeFileSync(clusterIdFile, `${clusterId}\n`);
+      }
+      const clusterId = fs.readFileSync(clusterIdFile, 'utf8').trim();
+      log(`kafka: formatting storage for cluster ${clusterId} (first start only)`);
+      await runCommand(java, jvm([STORAGE_TOOL, 'format', '-t', clusterId, '-c', propsFile]), { cwd: dir });
+    },
+
+    start() {
+      return spawnDetached(
+        defaultJava(),
+        [
+          '-Xms256m',
+          '-Xmx768m',
+          '-XX:+UseG1GC',
+          '-XX:MaxGCPauseMillis=20',
+          '-XX:+ExitOnOutOfMemoryError',
+          '-Djava.awt.headless=true',
+          ...jvm([MAIN_CLASS, propsFile]),
+        ],
+        { cwd: dir, logFile: stdoutLog },
+      );
+    },
+
+    isReady: () => kafkaAnswers(`${STACK_HOST}:${plan.kafka}`),
+  };
+}

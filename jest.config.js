@@ -1,0 +1,35 @@
+/**
+ * Two projects: `unit` (`*.test.ts`, pure code, no services) and `integration` (`*.int.test.ts`, against
+ * the real local stack, which the global setup brings up when it is down and takes down again if it
+ * started it).
+ * @type {import('jest').Config}
+ */
+const shared = {
+  preset: 'ts-jest',
+  testEnvironment: 'node',
+  transform: { '^.+\\.ts$': ['ts-jest', { diagnostics: false, tsconfig: '<rootDir>/tsconfig.base.json' }] },
+  moduleNameMapper: {
+    '^@inventory-cdc/shared$': '<rootDir>/shared/src/index.ts',
+    '^@inventory-cdc/shared/testing$': '<rootDir>/shared/src/testing/index.ts',
+  },
+  modulePathIgnorePatterns: ['<rootDir>/.*/dist/', '<rootDir>/.local/'],
+};
+
+module.exports = {
+  testTimeout: 180_000,
+  projects: [
+    {
+      ...shared,
+      displayName: 'unit',
+      testMatch: ['<rootDir>/{shared,workers,deploy,bench}/**/*.test.ts'],
+      testPathIgnorePatterns: ['\\.int\\.test\\.ts$', '/node_modules/'],
+    },
+    {
+      ...shared,
+      displayName: 'integration',
+      testMatch: ['<rootDir>/{shared,workers,deploy,bench}/**/*.int.test.ts'],
+      globalSetup: '<rootDir>/deploy/local/jest-global-setup.ts',
+      globalTeardown: '<rootDir>/deploy/local/jest-global-teardown.ts',
+    },
+  ],
+};

@@ -1,0 +1,61 @@
+import type { Kafka } from 'kafkajs';
+import pino from 'pino';
+import { testStackEndpoints, uniqueName, waitFor } from './testing';
+import { createKafka, ensureTopics } from './kafka-client';
+
+const logger = pino({ level: 'silent' });
+
+describe('Kafka transactions on the local broker', () => {
+  let kafka: Kafka;
+
+  beforeAll(() => {
+    kafka = createKafka(
+      { brokers: testStackEndpoints().kafkaBrokers, ssl: false, connectionTimeoutMs: 3_000, requestTimeoutMs: 30_000 },
+      'kafka-int-test',
+      logger,
+    );
+  });
+
+  it('a read_committed consumer sees a committed transaction and never an aborted one', async () => {
+    const topic = uniqueName('txn_visibility');
+    await ensureTopics(kafka, [{ topic, numPartitions: 1 }]);
+    const producer = kafka.producer({ transactionalId: uniqueName('txn_producer'), idempotent: true, maxInFlightRequests: 1 });
+    await producer.connect();
+    try {
+      for (const [value, outcome] of [
+        ['committed-1', 'commit'],
+        ['aborted', 'abort'],
+        ['committed-2', 'commit'],
+      ] as const) {
+        const transaction = await producer.transaction();
+        await transaction.send({ topic, messages: [{ key: 'k', value }] });
+        await (outcome === 'commit' ? transaction.commit() : transaction.abort());
+      }
+    } finally {
+      await producer.disconnect();
+    }
+
+    const seen: string[] = [];
+    const consumer = kafka.consumer({ groupId: uniqueName('txn_reader'), readUncommitted: false });
+    await consumer.connect();
+    try {
+      await consumer.subscribe({ topic, fromBeginning: true });
+      await consumer.run({ eachMessage: async ({ message }) => void seen.push(message.value?.toString() ?? '') });
+      await waitFor('the last committed message', () => seen.includes('committed-2'));
+    } finally {
+      await consumer.disconnect();
+    }
+    expect(seen).toEqual(['committed-1', 'committed-2']);
+  });
+
+  it('creates only the topics that are missing', async () => {
+    const topic = uniqueName('ensure');
+    await ensureTopics(kafka, [{ topic, numPartitions: 3 }]);
+    await ensureTopics(kafka, [{ topic, numPartitions: 5 }]);
+    const admin = kafka.admin();
+    await admin.connect();
+    const metadata = await admin.fetchTopicMetadata({ topics: [topic] });
+    await admin.disconnect();
+    expect(metadata.topics[0]?.partitions).toHaveLength(3);
+  });
+});

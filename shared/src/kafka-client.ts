@@ -1,0 +1,84 @@
+import {
+  Kafka,
+  logLevel,
+  type Consumer,
+  type ITopicConfig,
+  type KafkaConfig as KafkaJsConfig,
+  type LogEntry,
+  type Producer,
+} from 'kafkajs';
+import type { KafkaConfig } from './config-common';
+import type { Logger } from './logger';
+import type { Readiness } from './readiness';
+
+const levelNames: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
+  [logLevel.ERROR]: 'error',
+  [logLevel.WARN]: 'warn',
+  [logLevel.INFO]: 'info',
+  [logLevel.DEBUG]: 'debug',
+};
+
+/** kafkajs's own log lines, through our JSON logger as `component: kafkajs`. */
+function kafkaLogCreator(logger: Logger): KafkaJsConfig['logCreator'] {
+  const child = logger.child({ component: 'kafkajs' });
+  return () =>
+    ({ namespace, level, log }: LogEntry) => {
+      const { message, timestamp: _timestamp, logger: _name, ...fields } = log;
+      child[levelNames[level] ?? 'info']({ namespace, ...fields }, message);
+    };
+}
+
+/**
+ * The fleet's one Kafka client construction: brokers, TLS/SASL and timeouts from config, logs into ours.
+ * kafkajs retries requests itself; its retry settings stay at their defaults.
+ */
+export function createKafka(config: KafkaConfig, clientId: string, logger: Logger): Kafka {
+  return new Kafka({
+    clientId: config.clientId ?? clientId,
+    brokers: config.brokers,
+    ssl: config.ssl,
+    ...(config.sasl ? { sasl: { ...config.sasl } as KafkaJsConfig['sasl'] } : {}),
+    connectionTimeout: config.connectionTimeoutMs,
+    requestTimeout: config.requestTimeoutMs,
+    logLevel: logLevel.INFO,
+    logCreator: kafkaLogCreator(logger),
+  });
+}
+
+/**
+ * Makes a consumer's crash visible: readiness goes false with the error, and `onCrash` decides what
+ * happens next (kafkajs restarts a consumer itself only for retriable crashes).
+ */
+export function watchConsumer(
+  consumer: Consumer,
+  readiness: Readiness,
+  check: string,
+  onCrash: (error: Error, willRestart: boolean) => void,
+): void {
+  consumer.on(consumer.events.CRASH, (event) => {
+    readiness.set(check, false, `consumer crashed: ${event.payload.error.message}`);
+    onCrash(event.payload.error, event.payload.restart);
+  });
+  consumer.on(consumer.events.GROUP_JOIN, () => readiness.set(check, true, 'joined group'));
+  consumer.on(consumer.events.DISCONNECT, () => readiness.set(check, false, 'disconnected'));
+}
+
+/** Same for a producer: a disconnect makes the worker not ready until it reconnects. */
+export function watchProducer(producer: Producer, readiness: Readiness, check: string): void {
+  producer.on(producer.events.CONNECT, () => readiness.set(check, true, 'connected'));
+  producer.on(producer.events.DISCONNECT, () => readiness.set(check, false, 'disconnected'));
+}
+
+/** Creates the topics that do not exist yet (existing ones are left as they are). */
+export async function ensureTopics(kafka: Kafka, topics: ITopicConfig[]): Promise<void> {
+  if (topics.length === 0) return;
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics());
+    const missing = topics.filter((topic) => !existing.has(topic.topic));
+    if (missing.length > 0) await admin.createTopics({ topics: missing, waitForLeaders: true });
+  } finally {
+    await admin.disconnect();
+  }
+}

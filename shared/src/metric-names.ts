@@ -1,0 +1,49 @@
+/**
+ * Every metric name the fleet exports, in one place: dashboards and alert rules are checked against this
+ * list and the running workers' /metrics. Names follow Prometheus style: a `cdc_` namespace, base units,
+ * `_total` for counters, `_seconds` / `_bytes` suffixes. Label values are bounded (table, op, kind, ...).
+ */
+export const MetricNames = {
+  /** Gauge 1/0: the worker is connected and making progress (what /readyz answers). */
+  workerReady: 'cdc_worker_ready',
+  /** Counter of errors by `kind` (bounded set from the error classes). */
+  errors: 'cdc_errors_total',
+  /** Gauge with the build's version and the worker's role as labels; always 1. */
+  buildInfo: 'cdc_build_info',
+
+  // wal-reader (labels: shard, and table/op where named)
+  /** Counter of change events produced, by table and op. */
+  readerEvents: 'cdc_reader_events_total',
+  /** Counter of Postgres transactions committed into Kafka. */
+  readerTransactions: 'cdc_reader_transactions_total',
+  /** Counter of Kafka record bytes (keys + values) produced. */
+  readerBytes: 'cdc_reader_bytes_total',
+  /** Histogram: Postgres commit → Kafka commit of the transaction, seconds. */
+  readerCommitLag: 'cdc_reader_source_to_kafka_lag_seconds',
+  /** Histogram: duration of one Kafka transaction (begin → commit), seconds. */
+  readerKafkaTransactionDuration: 'cdc_reader_kafka_transaction_duration_seconds',
+  /** Gauge: WAL bytes the slot retains (current WAL LSN − restart_lsn). */
+  readerSlotRetainedWal: 'cdc_reader_slot_retained_wal_bytes',
+  /** Gauge: current WAL LSN − confirmed_flush_lsn, bytes. */
+  readerSlotConfirmedLag: 'cdc_reader_slot_confirmed_lag_bytes',
+  /** Gauge 1/0: the slot exists and is usable (not lost/invalidated). */
+  readerSlotHealthy: 'cdc_reader_slot_healthy',
+  /** Gauge 1/0: the slot is being streamed by some walsender. */
+  readerSlotActive: 'cdc_reader_slot_active',
+  /** Gauge: last LSN acknowledged to Postgres (as a number; exact below 2^53). */
+  readerAcknowledgedLsn: 'cdc_reader_acknowledged_lsn',
+  /** Gauge: snapshot rows emitted / estimated rows; 1 when done. */
+  readerSnapshotProgress: 'cdc_reader_snapshot_progress_ratio',
+  /** Counter of snapshot rows emitted, by table. */
+  readerSnapshotRows: 'cdc_reader_snapshot_rows_total',
+  /** Gauge: bytes encoded and not yet taken by Kafka (reading pauses at the configured bound). */
+  readerBufferedBytes: 'cdc_reader_buffered_bytes',
+  /** Gauge 1/0: this process holds the shard's leadership (streams the slot); 0 while standing by. */
+  readerLeader: 'cdc_reader_leader',
+  /** Counter of schema registrations refused by the registry's compatibility rule, by table. */
+  readerSchemaRefused: 'cdc_reader_schema_refused_total',
+  /** Counter of heartbeats emitted into the WAL. */
+  readerHeartbeats: 'cdc_reader_heartbeats_total',
+} as const;
+
+export type MetricName = (typeof MetricNames)[keyof typeof MetricNames];

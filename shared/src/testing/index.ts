@@ -1,0 +1,5 @@
+export * from './stack-endpoints';
+export * from './unique-name';
+export * from './wait-for';
+export * from './topic-reader';
+export * from './worker-process';
