@@ -1,0 +1,24 @@
+import { ensureTopics } from '@inventory-cdc/shared';
+import type { Kafka } from 'kafkajs';
+import { changeTopicOf, readerTopicsOf, type ReaderConfig } from './reader-config';
+import type { TableShape } from './table-schema';
+
+/**
+ * The reader's topics: one per captured table (all shards share it; keyed by primary key, compacted with
+ * deletes so the latest row survives), the transaction boundaries, and the compacted progress topic
+ * (one partition: every shard's record in one ordered log).
+ */
+export async function ensureReaderTopics(kafka: Kafka, config: ReaderConfig, tables: TableShape[]): Promise<void> {
+  const { prefix, partitions, replicationFactor } = config.topics;
+  const internal = readerTopicsOf(prefix);
+  await ensureTopics(kafka, [
+    ...tables.map((table) => ({
+      topic: changeTopicOf(prefix, table.schema, table.table),
+      numPartitions: partitions,
+      replicationFactor,
+      configEntries: [{ name: 'cleanup.policy', value: 'compact,delete' }],
+    })),
+    { topic: internal.transactions, numPartitions: partitions, replicationFactor },
+    { topic: internal.progress, numPartitions: 1, replicationFactor, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] },
+  ]);
+}
