@@ -1,8 +1,7 @@
 import { AvroCodec, createKafka, createRegistryClient, createLogger } from '@inventory-cdc/shared';
-import { WorkerProcess, readTopics } from '@inventory-cdc/shared/testing';
 import { Client } from 'pg';
 import { stackUp } from '../local/stack';
-import { createInventorySchema, shardOf } from './demo-schema';
+import { WorkerProcess, inventoryDdl, readTopics, shardOf } from '@inventory-cdc/shared/testing';
 
 /**
  * `npm run demo`: the local stack, the inventory schema on every shard, one wal-reader per shard, a burst
@@ -30,7 +29,7 @@ async function main(): Promise<number> {
         await client.query(`drop publication ${row.pubname}`);
       }
       await client.query('drop schema if exists inventory cascade');
-      await createInventorySchema(client);
+      await client.query(inventoryDdl('inventory'));
       return client;
     }),
   );
@@ -49,7 +48,7 @@ async function main(): Promise<number> {
   const readers = shards.map((shard, index) => {
     const port = 19100 + index;
     const worker = new WorkerProcess(
-      'workers/wal-reader/src/main.ts',
+      'wal-reader',
       {
         CDC__SERVICE_NAME: `wal-reader-${shard.id}`,
         CDC__HTTP__PORT: String(port),

@@ -1,4 +1,5 @@
 import { stackEndpointsVariable } from '../../shared/src/testing/stack-endpoints';
+import { buildWorkspace } from '../../shared/src/testing/worker-process';
 import { isStackUp, stackUp } from './stack';
 
 /**
@@ -6,6 +7,8 @@ import { isStackUp, stackUp } from './stack';
  * again; a developer's running stack is left alone), and hands its endpoints to the test workers.
  */
 export default async function globalSetup(): Promise<void> {
+  // Workers under test run from their compiled output, as deployed.
+  buildWorkspace();
   const wasUp = await isStackUp();
   const endpoints = await stackUp({ log: (line) => process.stderr.write(`[stack] ${line}\n`) });
   if (!wasUp) process.env.CDC_STACK_STARTED_BY_TESTS = '1';

@@ -48,7 +48,7 @@ const PG_HBA = [
 let binDirPromise: Promise<string> | undefined;
 
 /** `pg_config --bindir` when it points at a server install, else the newest /usr/lib/postgresql/<n>/bin. */
-function postgresBinDir(): Promise<string> {
+export function postgresBinDir(): Promise<string> {
   binDirPromise ??= (async () => {
     const hasServer = (dir: string): boolean => ['initdb', 'pg_ctl', 'postgres'].every((b) => isExecutable(path.join(dir, b)));
     const pgConfig = findExecutable('pg_config');

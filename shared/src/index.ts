@@ -14,3 +14,8 @@ export * from './schema-registry';
 export * from './worker-runtime';
 export * from './source-position';
 export * from './postgres-connection';
+export * from './change-consumer';
+export * from './change-event';
+export * from './dead-letter';
+export * from './sink-metrics';
+export * from './redis-client';

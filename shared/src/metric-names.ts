@@ -44,6 +44,28 @@ export const MetricNames = {
   readerSchemaRefused: 'cdc_reader_schema_refused_total',
   /** Counter of heartbeats emitted into the WAL. */
   readerHeartbeats: 'cdc_reader_heartbeats_total',
+
+  // sinks (label `sink`; topic/partition where named)
+  /** Counter of records consumed (change events and tombstones). */
+  sinkConsumed: 'cdc_sink_consumed_total',
+  /** Counter of change events whose effect was applied. */
+  sinkApplied: 'cdc_sink_applied_total',
+  /** Counter of events skipped because the sink already held a newer source position. */
+  sinkSkippedStale: 'cdc_sink_skipped_stale_total',
+  /** Counter of deliveries the receiving side recognised as duplicates (idempotency key / posting id). */
+  sinkDeduplicated: 'cdc_sink_deduplicated_total',
+  /** Counter of events sent to the dead-letter topic, by reason. */
+  sinkDeadLettered: 'cdc_sink_dead_lettered_total',
+  /** Counter of retried deliveries. */
+  sinkRetries: 'cdc_sink_retries_total',
+  /** Gauge: circuit breaker state, 0 closed, 1 half-open, 2 open. */
+  sinkCircuitState: 'cdc_sink_circuit_state',
+  /** Histogram: source commit (source.commitTs) → effect applied, seconds. */
+  sinkCommitToApplied: 'cdc_sink_commit_to_applied_seconds',
+  /** Gauge per topic/partition: messages between the last processed offset and the high watermark. */
+  sinkLagMessages: 'cdc_sink_consumer_lag_messages',
+  /** Gauge per topic/partition: now − source commit time of the last processed event, seconds. */
+  sinkLagSeconds: 'cdc_sink_consumer_lag_seconds',
 } as const;
 
 export type MetricName = (typeof MetricNames)[keyof typeof MetricNames];

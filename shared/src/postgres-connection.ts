@@ -8,8 +8,10 @@ export const postgresConnectionSchema = z
     port: z.number().int().min(1).max(65535).default(5432),
     database: z.string().min(1),
     user: z.string().min(1),
-    /** Best given as `…__PASSWORD_FILE`. */
+    /** Best given as `…__PASSWORD_FILE`, or `passwordFile`. */
     password: z.string().optional(),
+    /** A file holding the password (a mounted secret); read when connecting. */
+    passwordFile: z.string().optional(),
     /** libpq-style TLS mode. Default `disable` (the local stack); use `verify-full` in production. */
     sslmode: z.enum(['disable', 'require', 'verify-ca', 'verify-full']).default('disable'),
     /** CA bundle for `verify-ca` / `verify-full`. */
@@ -38,6 +40,7 @@ export function pgClientConfig(connection: PostgresConnection, applicationName: 
     database: connection.database,
     user: connection.user,
     ...(connection.password !== undefined ? { password: connection.password } : {}),
+    ...(connection.passwordFile !== undefined ? { password: readFileSync(connection.passwordFile, 'utf8').trim() } : {}),
     ssl,
     application_name: applicationName,
     options: '-c TimeZone=UTC -c DateStyle=ISO -c bytea_output=hex -c extra_float_digits=3 -c IntervalStyle=postgres',

@@ -1,15 +1,70 @@
-import { runWorker, workerConfigSchema } from '@inventory-cdc/shared';
+import {
+  AvroCodec,
+  DeadLetterQueue,
+  SinkMetrics,
+  createKafka,
+  createRedis,
+  createRegistryClient,
+  ensureTopics,
+  evictionRisk,
+  exitAfterStop,
+  runWorker,
+  startChangeConsumer,
+} from '@inventory-cdc/shared';
+import { cacheConfigSchema } from './cache-config';
+import { ReadModelGuard } from './read-model-guard';
+import { RedisStockSink } from './redis-stock-sink';
 
-/**
- * redis-cache: wires config, logging, metrics and health through the shared runtime. Its stages are not built
- * yet, so it reports itself not ready (see README, "Status").
- */
+/** redis-cache: the storefront's read model in Redis, fed by the stock topic, rebuilt from Postgres when needed. */
 void runWorker({
-  schema: workerConfigSchema,
+  schema: cacheConfigSchema,
   argv: process.argv.slice(2),
   env: process.env,
-  start: async ({ logger, readiness }) => {
-    readiness.set('stages', false, 'no stages built yet');
-    logger.warn('redis-cache has no stages yet: it serves health and metrics only');
+  start: async ({ config, logger, metrics, readiness, lifecycle }) => {
+    const redis = createRedis(config.redis, logger, readiness);
+    await redis.connect();
+    lifecycle.onStop('redis', () => void redis.disconnect());
+    const risk = await evictionRisk(redis);
+    if (risk) logger.warn({ policy: risk }, 'Redis may evict stock keys under memory pressure: set maxmemory-policy noeviction');
+
+    const guard = new ReadModelGuard(
+      redis,
+      config.rebuild.shards,
+      `${config.topics.stockSchema}.stock`,
+      logger,
+      config.rebuild.checkIntervalMs,
+    );
+    lifecycle.onStop('read-model guard', () => guard.stop());
+    if (process.argv.includes('rebuild')) {
+      const rows = await guard.rebuild();
+      logger.info({ rows }, 'rebuild finished');
+      exitAfterStop(lifecycle, logger, config.shutdown.graceMs, 'rebuild finished', 0);
+      return;
+    }
+    await guard.start();
+
+    const kafka = createKafka(config.kafka, config.serviceName, logger);
+    const codec = new AvroCodec(createRegistryClient(config.registry));
+    const sinkMetrics = new SinkMetrics(metrics, 'redis-cache');
+    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    await producer.connect();
+    lifecycle.onStop('dead-letter producer', () => producer.disconnect());
+    const dlqTopic = `${config.topics.dlqPrefix ?? config.topics.prefix}.dlq.redis-cache`;
+    await ensureTopics(kafka, [{ topic: dlqTopic, numPartitions: 1 }]);
+    const groupId = config.consumer.groupId ?? `${config.topics.prefix}.redis-cache`;
+    const consumer = await startChangeConsumer({
+      kafka,
+      codec,
+      groupId,
+      topics: [`${config.topics.prefix}.${config.topics.stockSchema}.stock`],
+      sink: new RedisStockSink(redis, groupId, sinkMetrics, logger, async () => void (await guard.rebuild())),
+      deadLetters: new DeadLetterQueue(producer, dlqTopic, sinkMetrics),
+      metrics: sinkMetrics,
+      logger,
+      readiness,
+      signal: lifecycle.signal,
+      partitionsConsumedConcurrently: config.consumer.partitionsConsumedConcurrently,
+    });
+    lifecycle.onStop('consumer', () => consumer.disconnect());
   },
 });

@@ -111,9 +111,13 @@ export function slotNamesOf(config: ReaderConfig): { slot: string; publication: 
   return { slot, publication: config.capture.publicationName ?? slot };
 }
 
-/** Internal topics of the reader: transaction boundaries and the shards' progress records. */
-export function readerTopicsOf(prefix: string): { transactions: string; progress: string } {
-  return { transactions: `${prefix}.transactions`, progress: `${prefix}.internal.reader-progress` };
+/**
+ * Internal topics of a shard's reader: the transaction boundaries (shared) and the shard's own progress
+ * topic. Only this shard's transactional producer writes its progress topic, so once that producer has
+ * fenced its predecessor no open transaction can hold the topic's end back while the progress is read.
+ */
+export function readerTopicsOf(prefix: string, shard: number): { transactions: string; progress: string } {
+  return { transactions: `${prefix}.transactions`, progress: `${prefix}.internal.reader-progress.shard-${shard}` };
 }
 
 /** The change topic of one table, shared by all shards. */

@@ -1,4 +1,5 @@
 import { HaltError, type Logger } from '@inventory-cdc/shared';
+import { randomUUID } from 'node:crypto';
 import type { Kafka, Message } from 'kafkajs';
 
 /**
@@ -68,8 +69,13 @@ export async function readProgress(
 
   const key = progressKey(shard);
   let latest: ReaderProgress | undefined;
-  // A fixed group that never commits offsets: every read starts at the beginning of the compacted log.
-  const consumer = kafka.consumer({ groupId: `${topic}.reader-${shard}`, readUncommitted: false, allowAutoTopicCreation: false });
+  // A fresh group per read that never commits offsets: every read starts at the beginning of the compacted
+  // log, and a member left behind by a killed reader cannot hold up the join until its session times out.
+  const consumer = kafka.consumer({
+    groupId: `${topic}.reader-${shard}.${randomUUID()}`,
+    readUncommitted: false,
+    allowAutoTopicCreation: false,
+  });
   await consumer.connect();
   try {
     let reachedEnd!: () => void;

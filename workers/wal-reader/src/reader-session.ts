@@ -53,7 +53,7 @@ export class ReaderSession {
   constructor(private readonly deps: SessionDeps) {
     this.client = new Client(pgClientConfig(deps.config.shard.connection, `${deps.config.serviceName}-control`));
     this.names = slotNamesOf(deps.config);
-    this.topics = readerTopicsOf(deps.config.topics.prefix);
+    this.topics = readerTopicsOf(deps.config.topics.prefix, deps.config.shard.id);
   }
 
   async run(): Promise<void> {
@@ -92,6 +92,18 @@ export class ReaderSession {
     metrics.slotHealthy.set({ shard: metrics.shard }, slot && !problem ? 1 : 0);
     const resumable = progress && (progress.snapshotComplete || mode === 'never');
     if (resumable && slot && !problem) return { progress, confirmedFlushLsn: slot.confirmedFlushLsn ?? 0n };
+    if (!progress && mode === 'never' && slot && !problem) {
+      // Streaming only, from a slot made elsewhere (e.g. provisioned by an operator): take it as it is.
+      const startProgress = {
+        shard: config.shard.id,
+        commitLsn: 0n,
+        snapshotComplete: false,
+        snapshotLsn: null,
+        slotCreatedAtLsn: null,
+        updatedAtMs: Date.now(),
+      };
+      return { progress: startProgress, confirmedFlushLsn: slot.confirmedFlushLsn ?? 0n };
+    }
     if (resumable && mode !== 'when-needed') {
       throw new HaltError(
         'slot_lost',

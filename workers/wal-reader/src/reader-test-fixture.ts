@@ -67,7 +67,7 @@ export class ReaderFixture {
     const port = nextPort++;
     const shard = this.shard;
     const process = new WorkerProcess(
-      'workers/wal-reader/src/main.ts',
+      'wal-reader',
       {
         CDC__SERVICE_NAME: `wal-reader-${this.schema}`,
         CDC__LOG__LEVEL: 'info',

@@ -5,12 +5,12 @@ import type { TableShape } from './table-schema';
 
 /**
  * The reader's topics: one per captured table (all shards share it; keyed by primary key, compacted with
- * deletes so the latest row survives), the transaction boundaries, and the compacted progress topic
+ * deletes so the latest row survives), the transaction boundaries, and the shard's compacted progress topic
  * (one partition: every shard's record in one ordered log).
  */
 export async function ensureReaderTopics(kafka: Kafka, config: ReaderConfig, tables: TableShape[]): Promise<void> {
   const { prefix, partitions, replicationFactor } = config.topics;
-  const internal = readerTopicsOf(prefix);
+  const internal = readerTopicsOf(prefix, config.shard.id);
   await ensureTopics(kafka, [
     ...tables.map((table) => ({
       topic: changeTopicOf(prefix, table.schema, table.table),

@@ -46,6 +46,7 @@ export class StreamHandler {
   private queue: Promise<unknown> = Promise.resolve();
   private transactionSchemaIds: { key: number; value: number } | undefined;
   private closed = false;
+  private flushDue = false;
 
   constructor(
     private readonly options: StreamHandlerOptions,
@@ -152,12 +153,15 @@ export class StreamHandler {
     this.batchCommitLsn = commitLsn;
     if (this.batchedCommits.length === 1) this.batchStartedAt = Date.now();
     const full = this.batchedCommits.length >= this.options.maxTransactions || this.publisher.transactionBytes >= this.options.maxBytes;
-    if (full || this.options.maxDelayMs === 0) {
+    if (full || this.flushDue || this.options.maxDelayMs === 0) {
       await this.flush();
     } else if (!this.flushTimer) {
       const wait = Math.max(0, this.options.maxDelayMs - (Date.now() - this.batchStartedAt));
+      // When the delay is up the batch is committed: at once if no transaction is open, else at the end of
+      // the open one (flushDue) — under a steady stream there is always a next transaction open.
       this.flushTimer = setTimeout(() => {
         this.flushTimer = undefined;
+        this.flushDue = true;
         this.exclusive(() => this.flush()).catch(this.onFailure);
       }, wait);
     }
@@ -168,6 +172,7 @@ export class StreamHandler {
     if (this.flushTimer) clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
     if (this.batchedCommits.length === 0 || this.open) return;
+    this.flushDue = false;
     const commitLsn = this.batchCommitLsn;
     await this.publisher.commit({
       topic: this.options.progressTopic,
@@ -190,6 +195,7 @@ export class StreamHandler {
     if (this.flushTimer) clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
     this.batchedCommits = [];
+    this.flushDue = false;
     this.open = undefined;
     await this.publisher.abort();
   }

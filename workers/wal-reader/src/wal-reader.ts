@@ -73,7 +73,7 @@ export class WalReader {
       if (signal.aborted) return;
       metrics.leader.set({ shard: metrics.shard }, 1);
       readiness.set('leadership', true, 'leader');
-      // Connecting a transactional producer fences every older producer with the same id: a zombie
+      // A transactional producer with this id fences every older producer with the same id: a zombie
       // reader of this shard can no longer commit anything.
       this.producer = this.deps.kafka.producer({
         transactionalId: `${config.topics.prefix}.wal-reader.shard-${config.shard.id}`,
@@ -86,6 +86,9 @@ export class WalReader {
         retry: { initialRetryTime: 10, maxRetryTime: 1_000, retries: 30 },
       });
       await this.producer.connect();
+      // kafkajs registers the transactional id only at the first transaction: do it now, before the
+      // progress is read, so the predecessor's open transaction is aborted and the log's end is settled.
+      await (await this.producer.transaction()).abort();
       this.session = new ReaderSession({ ...this.deps, producer: this.producer });
       await this.session.run();
     } catch (error) {

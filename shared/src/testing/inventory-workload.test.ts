@@ -1,4 +1,4 @@
-import { shardOf } from './demo-schema';
+import { shardOf } from './inventory-workload';
 
 describe('shardOf', () => {
   it('is stable and spreads consecutive SKUs over every shard', () => {

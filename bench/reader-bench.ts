@@ -1,0 +1,233 @@
+import { parseLsn } from '@inventory-cdc/shared';
+import { WorkerProcess, scrapeMetric, waitFor } from '@inventory-cdc/shared/testing';
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { Client } from 'pg';
+import { stackUp } from '../deploy/local/stack';
+import { postgresBinDir } from '../deploy/local/stack-postgres';
+import { median, printTable, saveResults } from './bench-report';
+
+export interface ReaderBenchOptions {
+  runs: number;
+  /** Single-row update transactions per shard. */
+  singleTransactions: number;
+  /** Rows inserted per shard in large transactions. */
+  bulkRows: number;
+  /** Rows per large transaction. */
+  bulkTransactionRows: number;
+  shards: number;
+}
+
+interface ShardBacklog {
+  shard: { id: number; host: string; port: number; url: string; database: string; user: string };
+  schema: string;
+  readerSlot: string;
+  recvSlot: string;
+  publication: string;
+  endLsn: string;
+  events: number;
+}
+
+/**
+ * Reader vs `pg_recvlogical` on the same WAL: two slots are created at the same point before the backlog is
+ * written, so both decode exactly the same transactions. pg_recvlogical (pgoutput to /dev/null) is the
+ * ceiling of a slot; the reader does the same decoding plus Avro encoding and Kafka transactions.
+ */
+export async function readerBench(options: ReaderBenchOptions): Promise<void> {
+  const stack = await stackUp({ shards: options.shards });
+  const bin = await postgresBinDir();
+  const runs: Record<string, number>[] = [];
+  for (let run = 1; run <= options.runs; run++) {
+    const backlogs = await Promise.all(stack.shards.slice(0, options.shards).map((shard) => writeBacklog(shard, run, options, bin)));
+    const recvSeconds = await timed(() => Promise.all(backlogs.map((backlog) => recvlogical(bin, backlog))));
+    const reader = await runReaders(backlogs, stack.kafkaBrokers, stack.registryUrl);
+    const events = backlogs.reduce((sum, backlog) => sum + backlog.events, 0);
+    runs.push({
+      run,
+      shards: options.shards,
+      events,
+      'pg_recvlogical s': recvSeconds,
+      'reader s': reader.seconds,
+      'pg_recvlogical ev/s': Math.round(events / recvSeconds),
+      'reader ev/s': Math.round(events / reader.seconds),
+      ratio: recvSeconds / reader.seconds,
+      'reader peak RSS MiB': Math.round(reader.peakRssBytes / 2 ** 20),
+    });
+    await Promise.all(backlogs.map(cleanup));
+  }
+  printTable('reader vs pg_recvlogical (same slot contents, all shards in parallel)', runs);
+  const summary = Object.fromEntries(
+    ['pg_recvlogical ev/s', 'reader ev/s', 'ratio', 'reader peak RSS MiB'].map((key) => [key, median(runs.map((row) => row[key]!))]),
+  );
+  printTable(`medians of ${runs.length} runs`, [summary]);
+  process.stdout.write(`results: ${saveResults('reader', { options, runs, medians: summary })}\n`);
+}
+
+async function writeBacklog(shard: ShardBacklog['shard'], run: number, options: ReaderBenchOptions, bin: string): Promise<ShardBacklog> {
+  const schema = `bench_reader_${Date.now().toString(36)}_${shard.id}`;
+  const client = new Client({ connectionString: shard.url });
+  await client.connect();
+  try {
+    const seedRows = 10_000;
+    await client.query(`create schema ${schema}; create table ${schema}.t (id int4 primary key, v int4 not null, label text not null)`);
+    await client.query(`insert into ${schema}.t select g, 0, md5(g::text) from generate_series(1, ${seedRows}) g`);
+    const publication = `${schema}_pub`;
+    await client.query(`create publication ${publication} for table ${schema}.t`);
+    const readerSlot = `${schema}_reader`;
+    const recvSlot = `${schema}_recv`;
+    await client.query(`select pg_create_logical_replication_slot($1, 'pgoutput')`, [readerSlot]);
+    await client.query(`select pg_create_logical_replication_slot($1, 'pgoutput')`, [recvSlot]);
+
+    const script = join(tmpdir(), `${schema}.pgbench.sql`);
+    writeFileSync(script, `\\set id random(1, ${seedRows})\nupdate ${schema}.t set v = v + 1 where id = :id;\n`);
+    const clients = 4;
+    await execute(join(bin, 'pgbench'), [
+      '-n',
+      '-h',
+      shard.host,
+      '-p',
+      String(shard.port),
+      '-U',
+      shard.user,
+      '-c',
+      String(clients),
+      '-j',
+      '2',
+      '-t',
+      String(Math.ceil(options.singleTransactions / clients)),
+      '-f',
+      script,
+      shard.database,
+    ]);
+    for (let first = 1; first <= options.bulkRows; first += options.bulkTransactionRows) {
+      const last = Math.min(options.bulkRows, first + options.bulkTransactionRows - 1);
+      await client.query(`insert into ${schema}.t select ${seedRows} + g, 0, md5(g::text) from generate_series(${first}, ${last}) g`);
+    }
+    const end = await client.query<{ lsn: string }>('select pg_current_wal_lsn()::text as lsn');
+    const events = Math.ceil(options.singleTransactions / clients) * clients + options.bulkRows;
+    process.stdout.write(`run ${run}, shard ${shard.id}: backlog of ${events.toLocaleString('en')} changes written\n`);
+    return { shard, schema, readerSlot, recvSlot, publication, endLsn: end.rows[0]!.lsn, events };
+  } finally {
+    await client.end();
+  }
+}
+
+function recvlogical(bin: string, backlog: ShardBacklog): Promise<void> {
+  const { shard } = backlog;
+  return execute(join(bin, 'pg_recvlogical'), [
+    '-h',
+    shard.host,
+    '-p',
+    String(shard.port),
+    '-U',
+    shard.user,
+    '-d',
+    shard.database,
+    '--slot',
+    backlog.recvSlot,
+    '--start',
+    '--endpos',
+    backlog.endLsn,
+    '--no-loop',
+    '-f',
+    '/dev/null',
+    '-o',
+    'proto_version=1',
+    '-o',
+    `publication_names=${backlog.publication}`,
+  ]);
+}
+
+/** Starts one reader per shard; times from its first event to the slot confirming the backlog's end. */
+async function runReaders(
+  backlogs: ShardBacklog[],
+  brokers: string[],
+  registryUrl: string,
+): Promise<{ seconds: number; peakRssBytes: number }> {
+  const readers = backlogs.map((backlog, index) => {
+    const port = 19300 + index;
+    const worker = new WorkerProcess(
+      'wal-reader',
+      {
+        CDC__SERVICE_NAME: `bench-reader-${backlog.shard.id}`,
+        CDC__LOG__LEVEL: 'warn',
+        CDC__HTTP__PORT: String(port),
+        CDC__KAFKA__BROKERS: brokers.join(','),
+        CDC__REGISTRY__URL: registryUrl,
+        CDC__SHARD__ID: String(backlog.shard.id),
+        CDC__SHARD__CONNECTION__HOST: backlog.shard.host,
+        CDC__SHARD__CONNECTION__PORT: String(backlog.shard.port),
+        CDC__SHARD__CONNECTION__DATABASE: backlog.shard.database,
+        CDC__SHARD__CONNECTION__USER: backlog.shard.user,
+        CDC__CAPTURE__TABLES: `[${backlog.schema}.t]`,
+        CDC__CAPTURE__SLOT_NAME: backlog.readerSlot,
+        CDC__CAPTURE__PUBLICATION_NAME: backlog.publication,
+        CDC__SNAPSHOT__MODE: 'never',
+        CDC__TOPICS__PREFIX: backlog.schema,
+      },
+      `bench-reader-${backlog.schema}`,
+      'bench-logs',
+    );
+    worker.start();
+    return { worker, port, backlog };
+  });
+  const timings = await Promise.all(
+    readers.map(async ({ worker, port, backlog }) => {
+      const firstEventAt = await waitFor(
+        'the first event',
+        async () => ((await scrapeMetric(port, 'cdc_reader_transactions_total').catch(() => 0)) ?? 0) > 0 && Date.now(),
+        120_000,
+        20,
+      );
+      const client = new Client({ connectionString: backlog.shard.url });
+      await client.connect();
+      const end = parseLsn(backlog.endLsn);
+      const doneAt = await waitFor(
+        'the reader to confirm the backlog',
+        async () => {
+          const result = await client.query<{ lsn: string }>(
+            'select confirmed_flush_lsn::text as lsn from pg_replication_slots where slot_name = $1',
+            [backlog.readerSlot],
+          );
+          return parseLsn(result.rows[0]!.lsn) >= end && Date.now();
+        },
+        600_000,
+        20,
+      );
+      await client.end();
+      const status = await import('node:fs').then((fs) => fs.readFileSync(`/proc/${worker.pid}/status`, 'utf8'));
+      const peak = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
+      await worker.terminate();
+      return { seconds: (doneAt - firstEventAt) / 1000, peak };
+    }),
+  );
+  return { seconds: Math.max(...timings.map((timing) => timing.seconds)), peakRssBytes: Math.max(...timings.map((timing) => timing.peak)) };
+}
+
+async function cleanup(backlog: ShardBacklog): Promise<void> {
+  const client = new Client({ connectionString: backlog.shard.url });
+  await client.connect();
+  await client.query(`select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name = any($1) and not active`, [
+    [backlog.readerSlot, backlog.recvSlot],
+  ]);
+  await client.query(`drop publication if exists ${backlog.publication}; drop schema ${backlog.schema} cascade`);
+  await client.end();
+}
+
+async function timed(task: () => Promise<unknown>): Promise<number> {
+  const started = process.hrtime.bigint();
+  await task();
+  return Number(process.hrtime.bigint() - started) / 1e9;
+}
+
+function execute(file: string, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${file} exited ${code}: ${stderr.slice(-500)}`))));
+  });
+}

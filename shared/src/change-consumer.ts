@@ -1,0 +1,124 @@
+import type { Consumer, Kafka } from 'kafkajs';
+import { asEnvelope, positionOf, type ConsumedChange } from './change-event';
+import type { DeadLetter, DeadLetterQueue } from './dead-letter';
+import { dispositionOf } from './errors';
+import { watchConsumer } from './kafka-client';
+import type { Logger } from './logger';
+import type { Readiness } from './readiness';
+import { retry } from './retry';
+import type { AvroCodec } from './schema-registry';
+import type { SinkMetrics } from './sink-metrics';
+import { encodePosition } from './source-position';
+
+export interface TopicPartitionOffset {
+  topic: string;
+  partition: number;
+  /** The next offset to read. */
+  offset: string;
+}
+
+/**
+ * A sink: applies one partition's consumed records, in offset order.
+ *
+ * Contract: `apply` may see the same records again (after a crash, a rebalance, a replay) and must end in
+ * the same state — it stores its progress with its effect or dedupes on the source position / an
+ * idempotency key. It returns the records it could never deliver, which go to the dead-letter topic; a
+ * thrown retryable error retries the whole batch. The partition's offset is committed only after `apply`
+ * and the dead letters are done, so a committed offset never runs ahead of the effect.
+ */
+export interface ChangeSink {
+  apply(changes: ConsumedChange[], signal: AbortSignal): Promise<DeadLetter[]>;
+  /** Where to resume newly assigned partitions when the sink keeps its own progress (seeks past Kafka's). */
+  resumePositions?(assigned: { topic: string; partition: number }[]): Promise<TopicPartitionOffset[]>;
+}
+
+export interface ChangeConsumerOptions {
+  kafka: Kafka;
+  codec: AvroCodec;
+  groupId: string;
+  topics: string[];
+  sink: ChangeSink;
+  deadLetters: DeadLetterQueue;
+  metrics: SinkMetrics;
+  logger: Logger;
+  readiness: Readiness;
+  signal: AbortSignal;
+  /** Partitions processed at once; one slow or failing partition never blocks the others. */
+  partitionsConsumedConcurrently: number;
+}
+
+/**
+ * Runs a consumer-group member feeding `sink` (read_committed, so only committed reader transactions are
+ * seen). Undecodable records go to the dead-letter topic with the reason and the partition moves on.
+ */
+export async function startChangeConsumer(options: ChangeConsumerOptions): Promise<Consumer> {
+  const { kafka, codec, sink, metrics, logger, signal } = options;
+  const consumer = kafka.consumer({ groupId: options.groupId, readUncommitted: false, allowAutoTopicCreation: false });
+  options.readiness.set('kafka', false, 'joining the group');
+  watchConsumer(consumer, options.readiness, 'kafka', (error, willRestart) =>
+    logger.error({ err: error, willRestart }, 'consumer crashed'),
+  );
+  if (sink.resumePositions) {
+    consumer.on(consumer.events.GROUP_JOIN, (event) => {
+      const assigned = Object.entries(event.payload.memberAssignment).flatMap(([topic, partitions]) =>
+        partitions.map((partition) => ({ topic, partition })),
+      );
+      sink.resumePositions!(assigned)
+        .then((positions) => positions.forEach((position) => consumer.seek(position)))
+        .catch((error: unknown) => logger.error({ err: error }, 'could not read the sink’s stored progress; resuming from Kafka’s'));
+    });
+  }
+  await consumer.connect();
+  await consumer.subscribe({ topics: options.topics, fromBeginning: true });
+  await consumer.run({
+    autoCommit: false,
+    eachBatchAutoResolve: false,
+    partitionsConsumedConcurrently: options.partitionsConsumedConcurrently,
+    eachBatch: async ({ batch, resolveOffset, commitOffsetsIfNecessary, heartbeat, isStale }) => {
+      if (batch.messages.length === 0 || isStale()) return;
+      const changes: ConsumedChange[] = [];
+      const undecodable: DeadLetter[] = [];
+      for (const message of batch.messages) {
+        const record = {
+          topic: batch.topic,
+          partition: batch.partition,
+          offset: message.offset,
+          rawKey: message.key,
+          rawValue: message.value,
+        };
+        try {
+          const key = message.key ? ((await codec.deserialize(batch.topic, 'key', message.key)) as Record<string, unknown>) : null;
+          const envelope = message.value ? asEnvelope(await codec.deserialize(batch.topic, 'value', message.value)) : null;
+          const position = envelope ? positionOf(envelope) : null;
+          changes.push({ ...record, key, envelope, position, positionText: position ? encodePosition(position) : null });
+        } catch (error) {
+          undecodable.push({ record, reason: 'undecodable', detail: String((error as Error).message ?? error) });
+        }
+      }
+      metrics.consumed.inc({ sink: metrics.sink }, batch.messages.length);
+      const undeliverable = await retry(() => sink.apply(changes, signal), {
+        initialDelayMs: 200,
+        maxDelayMs: 10_000,
+        maxElapsedMs: Infinity,
+        signal,
+        retryOn: (error) => !signal.aborted && dispositionOf(error) === 'retryable',
+        onRetry: (error, attempt) => {
+          metrics.retries.inc({ sink: metrics.sink });
+          logger.warn({ err: error, attempt, topic: batch.topic, partition: batch.partition }, 'sink batch failed; retrying');
+        },
+      });
+      await options.deadLetters.send([...undecodable, ...undeliverable]);
+      resolveOffset(batch.lastOffset());
+      await commitOffsetsIfNecessary();
+      await heartbeat();
+      const labels = { sink: metrics.sink, topic: batch.topic, partition: String(batch.partition) };
+      const behind = Number(batch.offsetLag());
+      metrics.lagMessages.set(labels, behind);
+      // Caught up means no staleness; otherwise the age of the newest change this batch applied.
+      const last = changes.findLast((change) => change.envelope)?.envelope;
+      if (behind === 0) metrics.lagSeconds.set(labels, 0);
+      else if (last) metrics.lagSeconds.set(labels, Math.max(0, (Date.now() * 1000 - Number(last.source.commitTs)) / 1e6));
+    },
+  });
+  return consumer;
+}

@@ -1,0 +1,105 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  dispositionOf,
+  type ChangeSink,
+  type ConsumedChange,
+  type DeadLetter,
+  type Logger,
+  type SinkMetrics,
+  type TopicPartitionOffset,
+} from '@inventory-cdc/shared';
+import type { Redis } from 'ioredis';
+import { cacheKeys } from './cache-keys';
+import { stockChangeOf, type StockChange } from './stock-change';
+
+/** Changes per script call: bounds the time Redis spends in one atomic script. */
+const changesPerCall = 500;
+
+const applyStockLua = readFileSync(join(__dirname, '..', 'lua', 'apply-stock.lua'), 'utf8');
+
+type ApplyStock = (numberOfKeys: number, ...keysAndArgs: (string | number)[]) => Promise<number | [number, number]>;
+
+/** Registers the script on a client (EVALSHA with a fallback to EVAL, as ioredis does for defined commands). */
+export function stockScript(redis: Redis): ApplyStock {
+  if (!('applyStock' in redis)) redis.defineCommand('applyStock', { lua: applyStockLua });
+  return (redis as unknown as { applyStock: ApplyStock }).applyStock.bind(redis);
+}
+
+/**
+ * Applies stock changes to the storefront's read model. Idempotent twice over: each change is applied only
+ * when its source position is newer than the one stored for that SKU and warehouse, and the partition's
+ * next offset is stored by the same script, atomically with the effect, so a restarted member resumes
+ * exactly after the last applied batch (`resumePositions`) whatever Kafka's committed offset says.
+ */
+export class RedisStockSink implements ChangeSink {
+  private readonly applyStock: ApplyStock;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly group: string,
+    private readonly metrics: SinkMetrics,
+    private readonly logger: Logger,
+    /** Called when the script finds Redis flushed; resolves once the read model is rebuilt. */
+    private readonly onFlushed: () => Promise<void>,
+  ) {
+    this.applyStock = stockScript(redis);
+  }
+
+  async apply(changes: ConsumedChange[]): Promise<DeadLetter[]> {
+    const letters: DeadLetter[] = [];
+    const stock: { change: StockChange; offset: string }[] = [];
+    for (const change of changes) {
+      try {
+        const parsed = stockChangeOf(change);
+        if (parsed) stock.push({ change: parsed, offset: change.offset });
+      } catch (error) {
+        if (dispositionOf(error) !== 'poison') throw error;
+        letters.push({ record: change, reason: 'malformed', detail: (error as Error).message });
+      }
+    }
+    const last = changes[changes.length - 1];
+    if (!last) return letters;
+    const progressKey = cacheKeys.progress(this.group, last.topic, last.partition);
+    const nextOffset = BigInt(last.offset) + 1n;
+    for (let start = 0; start < stock.length || start === 0; start += changesPerCall) {
+      const chunk = stock.slice(start, start + changesPerCall);
+      const isLast = start + changesPerCall >= stock.length;
+      // Intermediate chunks store the offset after their own last change; the last one the batch's end.
+      const offset = isLast ? nextOffset : BigInt(chunk[chunk.length - 1]!.offset) + 1n;
+      await this.applyChunk(
+        chunk.map((entry) => entry.change),
+        progressKey,
+        offset,
+      );
+      if (isLast) break;
+    }
+    return letters;
+  }
+
+  private async applyChunk(chunk: StockChange[], progressKey: string, nextOffset: bigint): Promise<void> {
+    const keys = [cacheKeys.sentinel, progressKey, ...chunk.map((change) => cacheKeys.stock(change.sku))];
+    const args: (string | number)[] = [nextOffset.toString(), 1];
+    for (const change of chunk) args.push(change.warehouse, change.op, change.onHand, change.reserved, change.position, change.sku);
+    let result = await this.applyStock(keys.length, ...keys, ...args);
+    if (result === -1) {
+      this.logger.warn('the read model is gone (Redis flushed or restarted empty): rebuilding from Postgres');
+      await this.onFlushed();
+      result = await this.applyStock(keys.length, ...keys, ...args);
+      if (result === -1) throw new Error('read model still missing after the rebuild');
+    }
+    const [applied, stale] = result as [number, number];
+    this.metrics.skippedStale.inc({ sink: this.metrics.sink }, stale);
+    this.metrics.applied.inc({ sink: this.metrics.sink }, applied);
+    const nowMicros = Date.now() * 1000;
+    if (applied > 0)
+      for (const change of chunk)
+        this.metrics.commitToApplied.observe({ sink: this.metrics.sink }, Math.max(0, (nowMicros - Number(change.commitTsMicros)) / 1e6));
+  }
+
+  async resumePositions(assigned: { topic: string; partition: number }[]): Promise<TopicPartitionOffset[]> {
+    if (assigned.length === 0) return [];
+    const stored = await this.redis.mget(...assigned.map(({ topic, partition }) => cacheKeys.progress(this.group, topic, partition)));
+    return assigned.flatMap(({ topic, partition }, index) => (stored[index] ? [{ topic, partition, offset: stored[index] }] : []));
+  }
+}

@@ -1,0 +1,54 @@
+import { parseLsn } from '@inventory-cdc/shared';
+import { scrapeMetric, waitFor } from '@inventory-cdc/shared/testing';
+import { readFileSync } from 'node:fs';
+import { ReaderFixture } from './reader-test-fixture';
+
+const rows = 1_000_000;
+/** The stated bound on the reader's peak resident memory while one 1M-row transaction passes through. */
+const peakRssBoundBytes = 400 * 1024 * 1024;
+
+function peakRssBytes(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kilobytes = /VmHWM:\s+(\d+) kB/.exec(status)?.[1];
+  return Number(kilobytes) * 1024;
+}
+
+describe('wal-reader memory on a huge transaction', () => {
+  let fixture: ReaderFixture;
+
+  beforeAll(async () => {
+    fixture = await ReaderFixture.create('big', `create table big (id int4 primary key, label text not null)`);
+  });
+
+  afterAll(async () => {
+    await fixture.cleanup();
+  });
+
+  it(`a ${rows.toLocaleString('en')}-row transaction passes in one Kafka transaction with bounded reader memory`, async () => {
+    const reader = fixture.reader({ CDC__KAFKA_TRANSACTION__TIMEOUT_MS: '600000' });
+    reader.process.start();
+    await reader.process.waitReady(reader.port);
+    const table = `${fixture.schema}.big`;
+
+    await fixture.db.query(`insert into big select g, md5(g::text) from generate_series(1, ${rows}) g`);
+    const committedAt = parseLsn((await fixture.db.query<{ lsn: string }>('select pg_current_wal_lsn()::text as lsn')).rows[0]!.lsn);
+    const started = Date.now();
+
+    await waitFor(
+      'the slot to confirm the big transaction',
+      async () => parseLsn((await fixture.slotConfirmedFlush()) ?? '0/0') >= committedAt,
+      300_000,
+      500,
+    );
+    const seconds = (Date.now() - started) / 1000;
+    const peak = peakRssBytes(reader.process.pid!);
+
+    expect(await scrapeMetric(reader.port, 'cdc_reader_events_total', { table, op: 'c' })).toBe(rows);
+    expect(await scrapeMetric(reader.port, 'cdc_reader_transactions_total')).toBe(1);
+    process.stdout.write(
+      `1M-row transaction: ${seconds.toFixed(1)} s after commit, ${(rows / seconds).toFixed(0)} events/s, reader peak RSS ${(peak / 2 ** 20).toFixed(0)} MiB\n`,
+    );
+    expect(peak).toBeLessThan(peakRssBoundBytes);
+    expect(await reader.process.terminate()).toBe(0);
+  });
+});

@@ -1,0 +1,47 @@
+import { waitFor } from '@inventory-cdc/shared/testing';
+import { readFileSync } from 'node:fs';
+import { ReaderFixture, envelopes } from './reader-test-fixture';
+
+describe('wal-reader schema changes', () => {
+  let fixture: ReaderFixture;
+
+  beforeAll(async () => {
+    fixture = await ReaderFixture.create('schema', `create table stock (id int4 primary key, qty int4 not null)`);
+  });
+
+  afterAll(async () => {
+    await fixture.cleanup();
+  });
+
+  it('ALTER TABLE ADD COLUMN mid-stream registers a new schema version; an incompatible change stops the reader naming the column', async () => {
+    const reader = fixture.reader();
+    reader.process.start();
+    await reader.process.waitReady(reader.port);
+
+    await fixture.db.query(`insert into stock values (1, 10)`);
+    await fixture.db.query(`alter table stock add column note text`);
+    await fixture.db.query(`insert into stock values (2, 20, 'added')`);
+    const records = await fixture.read(['stock'], (seen) => seen.length >= 2);
+    expect(envelopes(records).map((event) => event.after)).toEqual([
+      { id: 1, qty: 10 },
+      { id: 2, qty: 20, note: 'added' },
+    ]);
+    const versions = await fixture.codec.client.getAllVersions(`${fixture.topic('stock')}-value`);
+    expect(versions).toHaveLength(2);
+
+    await fixture.db.query(`alter table stock alter column qty type text`);
+    await fixture.db.query(`insert into stock values (3, 'thirty', null)`);
+    const exitCode = await reader.process.exitCode();
+    const log = readFileSync(reader.process.logFile, 'utf8');
+
+    expect(exitCode).toBe(1);
+    expect(log).toMatch(/refused the new schema of [a-z0-9_]+\.stock: column qty changed type/);
+    // Nothing after the refused change was produced or acknowledged: a fixed schema resumes from it.
+    const after = await fixture.read(['stock'], () => false, 3_000);
+    expect(after).toHaveLength(2);
+    await waitFor('the slot to be released', async () => {
+      const result = await fixture.db.query('select active from pg_replication_slots where slot_name = $1', [fixture.slot]);
+      return result.rows[0]?.active === false;
+    });
+  });
+});
