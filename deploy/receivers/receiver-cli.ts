@@ -1,0 +1,133 @@
+/**
+ * `tsx deploy/receivers/receiver-cli.ts wms|erp --port N --database-url postgres://… --token T --hmac-secret S [--host H] [--log-level L]`
+ *
+ * Runs one reference receiver in the foreground, logging JSON lines (pino) on stdout, until SIGTERM or
+ * SIGINT, then closes it and exits 0. The database must exist; the intended one is `receivers` on the
+ * local stack's shard-0 server (`create database receivers` once), shared by both receivers.
+ *
+ * Exit codes: 0 after a signal, 1 when the receiver fails to start, 2 on a usage error.
+ */
+import { parseArgs } from 'node:util';
+import pino, { type Logger } from 'pino';
+import { startErpReceiver } from './erp-receiver';
+import type { ReceiverOptions, RunningReceiver } from './receiver-server';
+import { startWmsReceiver } from './wms-receiver';
+
+const usage =
+  'usage: tsx deploy/receivers/receiver-cli.ts wms|erp --port N --database-url postgres://... --token T --hmac-secret S [--host H] [--log-level L]';
+
+interface CliArgs {
+  receiver: 'wms' | 'erp';
+  logLevel: string;
+  options: Omit<ReceiverOptions, 'logger'>;
+}
+
+class UsageError extends Error {}
+
+function required(values: Record<string, string | undefined>, name: string): string {
+  const value = values[name];
+  if (!value) throw new UsageError(`--${name} is required`);
+  return value;
+}
+
+export function parseCliArgs(argv: string[]): CliArgs {
+  let parsed: ReturnType<typeof parseWithNode>;
+  try {
+    parsed = parseWithNode(argv);
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error));
+  }
+  const [receiver, ...extra] = parsed.positionals;
+  if (receiver !== 'wms' && receiver !== 'erp') throw new UsageError('the first argument must be wms or erp');
+  if (extra.length > 0) throw new UsageError(`unexpected argument "${extra.join(' ')}"`);
+  const port = Number(required(parsed.values, 'port'));
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new UsageError('--port needs an integer 0..65535');
+  return {
+    receiver,
+    logLevel: parsed.values['log-level'] ?? 'info',
+    options: {
+      host: parsed.values.host ?? '127.0.0.1',
+      port,
+      databaseUrl: required(parsed.values, 'database-url'),
+      token: required(parsed.values, 'token'),
+      hmacSecret: required(parsed.values, 'hmac-secret'),
+    },
+  };
+}
+
+function parseWithNode(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      port: { type: 'string' },
+      host: { type: 'string' },
+      'database-url': { type: 'string' },
+      token: { type: 'string' },
+      'hmac-secret': { type: 'string' },
+      'log-level': { type: 'string' },
+    },
+  });
+}
+
+/** The fleet's log line shape (ISO time, level as a word), without depending on the fleet's code. */
+function createCliLogger(receiver: string, level: string): Logger {
+  return pino({
+    level,
+    base: { service: `${receiver}-receiver` },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    formatters: { level: (label) => ({ level: label }) },
+  });
+}
+
+/** Resolves on the first SIGTERM or SIGINT. */
+function nextStopSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const stop = (signal: NodeJS.Signals): void => {
+      process.off('SIGTERM', stop);
+      process.off('SIGINT', stop);
+      resolve(signal);
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+  });
+}
+
+async function main(argv: string[]): Promise<number> {
+  let args: CliArgs;
+  try {
+    args = parseCliArgs(argv);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    process.stderr.write(`${error.message}\n${usage}\n`);
+    return 2;
+  }
+  const logger = createCliLogger(args.receiver, args.logLevel);
+  const start = args.receiver === 'wms' ? startWmsReceiver : startErpReceiver;
+  // Listening before the start, so a SIGTERM during startup still ends in an orderly close.
+  const stopSignal = nextStopSignal();
+  let receiver: RunningReceiver;
+  try {
+    receiver = await start({ ...args.options, logger });
+  } catch (error) {
+    logger.error({ err: error }, 'receiver failed to start');
+    return 1;
+  }
+  const signal = await stopSignal;
+  logger.info({ signal }, 'stopping');
+  await receiver.close();
+  return 0;
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (error: unknown) => {
+      process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

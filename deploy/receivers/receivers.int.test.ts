@@ -1,0 +1,210 @@
+import { request } from 'node:http';
+import { Client } from 'pg';
+import { testStackEndpoints, uniqueName } from '../../shared/src/testing';
+import { startErpReceiver } from './erp-receiver';
+import { signBody, type RunningReceiver } from './receiver-server';
+import { startWmsReceiver } from './wms-receiver';
+
+const token = 'test-token';
+const hmacSecret = 'test-hmac-secret';
+
+interface Reply {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: unknown;
+}
+
+interface Send {
+  method?: string;
+  body?: unknown;
+  headers?: Record<string, string>;
+  /** Sign and authenticate as a well-behaved client would (default true). */
+  signed?: boolean;
+  timeoutMs?: number;
+}
+
+/** One request on a fresh connection, so a dropped socket never poisons the next test's request. */
+function send(port: number, path: string, options: Send = {}): Promise<Reply> {
+  const raw = options.body === undefined ? '' : typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
+  const auth = options.signed === false ? {} : { authorization: `Bearer ${token}`, 'x-signature': signBody(raw, hmacSecret) };
+  return new Promise((resolve, reject) => {
+    const outgoing = request(
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        method: options.method ?? 'POST',
+        agent: false,
+        headers: { 'content-type': 'application/json', ...auth, ...options.headers },
+      },
+      (incoming) => {
+        const chunks: Buffer[] = [];
+        incoming.on('data', (chunk: Buffer) => chunks.push(chunk));
+        incoming.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          resolve({ status: incoming.statusCode ?? 0, headers: incoming.headers, body: text ? (JSON.parse(text) as unknown) : undefined });
+        });
+      },
+    );
+    if (options.timeoutMs) outgoing.setTimeout(options.timeoutMs, () => outgoing.destroy(new Error('client gave up')));
+    outgoing.on('error', reject);
+    outgoing.end(raw);
+  });
+}
+
+const admin = (port: number, method: string, path: string, body?: unknown): Promise<Reply> =>
+  send(port, `/admin/${path}`, { method, body, signed: false });
+
+let change = 0;
+/** A fresh, valid WMS stock change for `sku`, with its own idempotency key. */
+function stockChange(sku: string, position: string, onHand: number, op = 'u'): { key: string; body: Record<string, unknown> } {
+  change += 1;
+  return {
+    key: `change-${change}`,
+    body: { sku, warehouse: 'WH-A', onHand, reserved: 1, available: onHand - 1, position, op, commitTs: new Date().toISOString() },
+  };
+}
+
+function urlOfDatabase(serverUrl: string, database: string): string {
+  const url = new URL(serverUrl);
+  url.pathname = `/${database}`;
+  return url.toString();
+}
+
+const at = (seq: number): string => `0000:0000000000abc000:${seq.toString(16).padStart(8, '0')}`;
+
+describe('reference receivers', () => {
+  const shard = testStackEndpoints().shards[0]!;
+  const database = uniqueName('receivers');
+  const databaseUrl = urlOfDatabase(shard.url, database);
+  let wms: RunningReceiver;
+  let erp: RunningReceiver;
+
+  const postChange = (c: { key: string; body: unknown }, options: Send = {}): Promise<Reply> =>
+    send(wms.port, '/v1/stock-changes', { body: c.body, headers: { 'idempotency-key': c.key }, ...options });
+
+  beforeAll(async () => {
+    const client = new Client({ connectionString: shard.url });
+    await client.connect();
+    await client.query(`create database ${database}`);
+    await client.end();
+    // Both share one database: each keeps to its own schema.
+    [wms, erp] = await Promise.all([
+      startWmsReceiver({ port: 0, databaseUrl, token, hmacSecret }),
+      startErpReceiver({ port: 0, databaseUrl, token, hmacSecret }),
+    ]);
+  });
+
+  afterAll(async () => {
+    await Promise.all([wms?.close(), erp?.close()]);
+    const client = new Client({ connectionString: shard.url });
+    await client.connect();
+    await client.query(`drop database if exists ${database} with (force)`);
+    await client.end();
+  });
+
+  beforeEach(async () => {
+    for (const port of [wms.port, erp.port]) {
+      await admin(port, 'POST', 'reset');
+      await admin(port, 'DELETE', 'faults');
+    }
+  });
+
+  it('stores a signed WMS change once and counts the repeat as a duplicate', async () => {
+    const c = stockChange('SKU-1', at(1), 10);
+    expect(await postChange(c)).toMatchObject({ status: 201, body: { status: 'applied' } });
+    expect(await postChange(c)).toMatchObject({ status: 200, body: { status: 'duplicate' } });
+    expect((await admin(wms.port, 'GET', 'state')).body).toEqual({ received: 2, applied: 1, duplicates: 1, rejected: 0, outOfOrder: 0 });
+    expect((await admin(wms.port, 'GET', 'stock')).body).toEqual([
+      { sku: 'SKU-1', warehouse: 'WH-A', onHand: 10, reserved: 1, available: 9, position: at(1) },
+    ]);
+  });
+
+  it('refuses a bad signature or token with 401 and stores nothing', async () => {
+    const c = stockChange('SKU-1', at(1), 10);
+    const forged = await postChange(c, { headers: { 'idempotency-key': c.key, 'x-signature': signBody('{}', hmacSecret) } });
+    expect(forged).toMatchObject({ status: 401, body: { error: 'bad signature' } });
+    const wrongToken = await postChange(c, { headers: { 'idempotency-key': c.key, authorization: 'Bearer nope' } });
+    expect(wrongToken.status).toBe(401);
+    expect((await admin(wms.port, 'GET', 'state')).body).toMatchObject({ received: 2, applied: 0, rejected: 2 });
+    expect((await admin(wms.port, 'GET', 'stock')).body).toEqual([]);
+  });
+
+  it('answers 400 naming the field for a malformed change or a missing Idempotency-Key', async () => {
+    const c = stockChange('SKU-1', at(1), 10);
+    expect(await postChange({ key: c.key, body: { ...c.body, onHand: '10' } })).toMatchObject({ status: 400, body: { error: /onHand/ } });
+    expect(await postChange({ key: c.key, body: '{"sku":' })).toMatchObject({ status: 400, body: { error: 'malformed JSON' } });
+    expect(await postChange(c, { headers: {} })).toMatchObject({ status: 400, body: { error: /Idempotency-Key/ } });
+  });
+
+  it('keeps newer stock when an older position arrives later, and counts it out of order', async () => {
+    expect((await postChange(stockChange('SKU-2', at(0x20), 5))).status).toBe(201);
+    expect((await postChange(stockChange('SKU-2', at(0x1f), 99))).status).toBe(201);
+    expect((await admin(wms.port, 'GET', 'stock')).body).toEqual([
+      expect.objectContaining({ sku: 'SKU-2', onHand: 5, position: at(0x20) }),
+    ]);
+    expect((await admin(wms.port, 'GET', 'state')).body).toMatchObject({ applied: 2, outOfOrder: 1 });
+    expect((await postChange(stockChange('SKU-2', at(0x21), 0, 'd'))).status).toBe(201);
+    expect((await admin(wms.port, 'GET', 'stock')).body).toEqual([]);
+  });
+
+  it('rejects the configured SKUs permanently and only those', async () => {
+    expect((await admin(wms.port, 'PUT', 'faults', { rejectSkus: ['SKU-BAD'] })).status).toBe(200);
+    expect(await postChange(stockChange('SKU-BAD', at(1), 1))).toMatchObject({ status: 400, body: { error: 'sku rejected' } });
+    expect((await postChange(stockChange('SKU-OK', at(1), 1))).status).toBe(201);
+    expect((await admin(wms.port, 'GET', 'state')).body).toMatchObject({ applied: 1, rejected: 1 });
+  });
+
+  it('rate-limits with 429 and Retry-After, storing nothing', async () => {
+    await admin(wms.port, 'PUT', 'faults', { rateLimitRate: 1, retryAfterSeconds: 3 });
+    const reply = await postChange(stockChange('SKU-3', at(1), 1));
+    expect(reply.status).toBe(429);
+    expect(reply.headers['retry-after']).toBe('3');
+    expect((await admin(wms.port, 'GET', 'state')).body).toMatchObject({ received: 1, applied: 0 });
+  });
+
+  it('stores a change and then resets the connection, so the retry is a duplicate', async () => {
+    await admin(wms.port, 'PUT', 'faults', { dropAfterProcessingRate: 1 });
+    const c = stockChange('SKU-4', at(1), 4);
+    await expect(postChange(c)).rejects.toThrow(/socket hang up|ECONNRESET/);
+    await admin(wms.port, 'DELETE', 'faults');
+    expect(await postChange(c)).toMatchObject({ status: 200, body: { status: 'duplicate' } });
+    expect((await admin(wms.port, 'GET', 'state')).body).toMatchObject({ applied: 1, duplicates: 1 });
+  });
+
+  it('holds a timed-out request until the client gives up, storing nothing', async () => {
+    await admin(wms.port, 'PUT', 'faults', { timeoutRate: 1 });
+    await expect(postChange(stockChange('SKU-5', at(1), 1), { timeoutMs: 300 })).rejects.toThrow('client gave up');
+    expect((await admin(wms.port, 'GET', 'state')).body).toMatchObject({ received: 1, applied: 0 });
+  });
+
+  it('validates the faults it is given', async () => {
+    expect(await admin(wms.port, 'PUT', 'faults', { errorRat: 1 })).toMatchObject({ status: 400, body: { error: /errorRat/ } });
+    await admin(wms.port, 'PUT', 'faults', { errorRate: 1 });
+    expect((await admin(wms.port, 'GET', 'faults')).body).toMatchObject({ errorRate: 1, retryAfterSeconds: 1, rejectSkus: [] });
+    expect((await postChange(stockChange('SKU-6', at(1), 1))).status).toBe(500);
+  });
+
+  it('books an ERP posting once, counts the repeat, and sums booked lines per SKU', async () => {
+    const posting = (postingId: string, deltaOnHand: number): unknown => ({
+      postingId,
+      lines: [
+        { sku: 'SKU-1', warehouse: 'WH-A', deltaOnHand, deltaReserved: 1 },
+        { sku: 'SKU-2', warehouse: 'WH-A', deltaOnHand: -1, deltaReserved: 0 },
+      ],
+      window: { from: '0000:0000000000000000:00000000', to: '0000:0000000000abc000:00000010' },
+      createdAt: new Date().toISOString(),
+    });
+    const post = (body: unknown): Promise<Reply> => send(erp.port, '/v1/postings', { body });
+    expect(await post(posting('P-1', 5))).toMatchObject({ status: 201, body: { status: 'booked' } });
+    expect(await post(posting('P-1', 5))).toMatchObject({ status: 200, body: { status: 'duplicate' } });
+    expect(await post(posting('P-2', -2))).toMatchObject({ status: 201, body: { status: 'booked' } });
+    expect((await admin(erp.port, 'GET', 'state')).body).toEqual({ received: 3, applied: 2, duplicates: 1, rejected: 0, outOfOrder: 0 });
+    expect((await admin(erp.port, 'GET', 'stock')).body).toEqual([
+      { sku: 'SKU-1', warehouse: 'WH-A', deltaOnHand: 3, deltaReserved: 2 },
+      { sku: 'SKU-2', warehouse: 'WH-A', deltaOnHand: -2, deltaReserved: 0 },
+    ]);
+    await admin(erp.port, 'PUT', 'faults', { rejectSkus: ['SKU-2'] });
+    expect(await post(posting('P-3', 1))).toMatchObject({ status: 400, body: { error: 'sku rejected' } });
+  });
+});

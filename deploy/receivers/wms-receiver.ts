@@ -1,0 +1,53 @@
+/**
+ * The reference WMS: `POST /v1/stock-changes` takes one stock change per request, keyed by the
+ * `Idempotency-Key` header, and keeps both every change received (`wms.wms_changes`) and the stock it
+ * has applied (`wms.wms_stock`, newest position wins). Test equipment for `wms-adapter`.
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import { z } from 'zod';
+import { describeZodError } from './receiver-faults';
+import { startReceiver, type Parsed, type ReceiverDefinition, type ReceiverOptions, type RunningReceiver } from './receiver-server';
+import { readWmsStock, recordStockChange, type StockChangeRecord } from './receiver-store';
+
+const quantity = z.number().int().min(Number.MIN_SAFE_INTEGER).max(Number.MAX_SAFE_INTEGER);
+
+/** Not strict: a field the WMS does not know is ignored, as a real one would. */
+export const stockChangeSchema = z.object({
+  sku: z.string().min(1),
+  warehouse: z.string().min(1),
+  onHand: quantity,
+  reserved: quantity,
+  available: quantity,
+  /** Fixed-width hex source position: only compared as a string, so its inner format is not checked. */
+  position: z.string().min(1),
+  op: z.enum(['c', 'u', 'd', 'r']),
+  commitTs: z.string().datetime({ offset: true }),
+});
+
+export type StockChange = z.infer<typeof stockChangeSchema>;
+
+function parseStockChange(body: unknown, headers: IncomingHttpHeaders): Parsed<StockChangeRecord> {
+  const key = headers['idempotency-key'];
+  const idempotencyKey = Array.isArray(key) ? key[0] : key;
+  if (!idempotencyKey) return { ok: false, error: 'missing header Idempotency-Key' };
+  const parsed = stockChangeSchema.safeParse(body);
+  if (!parsed.success) return { ok: false, error: describeZodError(parsed.error) };
+  return { ok: true, value: { ...parsed.data, idempotencyKey } };
+}
+
+export const wmsReceiver: ReceiverDefinition<StockChangeRecord> = {
+  name: 'wms',
+  ingestPath: '/v1/stock-changes',
+  parse: parseStockChange,
+  skusOf: (change) => [change.sku],
+  async store(pool, change) {
+    const status = await recordStockChange(pool, change);
+    return status === 'applied' ? { status: 201, body: { status } } : { status: 200, body: { status } };
+  },
+  readStock: readWmsStock,
+};
+
+/** Starts a WMS receiver on `options.host` (default 127.0.0.1) and `options.port` (0 = any). */
+export function startWmsReceiver(options: ReceiverOptions): Promise<RunningReceiver> {
+  return startReceiver(wmsReceiver, options);
+}
