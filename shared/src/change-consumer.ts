@@ -74,7 +74,7 @@ export async function startChangeConsumer(options: ChangeConsumerOptions): Promi
     autoCommit: false,
     eachBatchAutoResolve: false,
     partitionsConsumedConcurrently: options.partitionsConsumedConcurrently,
-    eachBatch: async ({ batch, resolveOffset, commitOffsetsIfNecessary, heartbeat, isStale }) => {
+    eachBatch: async ({ batch, resolveOffset, heartbeat, isStale }) => {
       if (batch.messages.length === 0 || isStale()) return;
       const changes: ConsumedChange[] = [];
       const undecodable: DeadLetter[] = [];
@@ -109,7 +109,10 @@ export async function startChangeConsumer(options: ChangeConsumerOptions): Promi
       });
       await options.deadLetters.send([...undecodable, ...undeliverable]);
       resolveOffset(batch.lastOffset());
-      await commitOffsetsIfNecessary();
+      // Explicitly: with autoCommit off, commitOffsetsIfNecessary() commits nothing.
+      await consumer.commitOffsets([
+        { topic: batch.topic, partition: batch.partition, offset: (BigInt(batch.lastOffset()) + 1n).toString() },
+      ]);
       await heartbeat();
       const labels = { sink: metrics.sink, topic: batch.topic, partition: String(batch.partition) };
       const behind = Number(batch.offsetLag());

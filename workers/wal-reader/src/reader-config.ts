@@ -36,6 +36,12 @@ export const readerConfigSchema = workerConfigSchema
         partitions: z.number().int().positive().default(12),
         /** Replication factor of topics created by the reader. Default 1 (the local stack); 3 in production. */
         replicationFactor: z.number().int().positive().default(1),
+        /**
+         * Records on `<prefix>.transactions` per Postgres transaction: `end` (default) one END record with
+         * the event count per topic, enough to tell when a transaction is complete; `begin-end` also a BEGIN
+         * record (a third more records for single-row transactions); `none`.
+         */
+        transactionBoundaries: z.enum(['begin-end', 'end', 'none']).default('end'),
       })
       .strict(),
     snapshot: z

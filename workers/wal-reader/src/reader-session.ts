@@ -237,6 +237,7 @@ export class ReaderSession {
         maxBytes: config.batch.maxBytes,
         maxDelayMs: config.batch.maxDelayMs,
         heartbeatPrefix,
+        boundaries: config.topics.transactionBoundaries,
       },
       catalog,
       publisher,

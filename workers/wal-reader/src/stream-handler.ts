@@ -19,6 +19,8 @@ export interface StreamHandlerOptions {
   maxBytes: number;
   maxDelayMs: number;
   heartbeatPrefix: string;
+  /** Which transaction boundary records go to the transactions topic. */
+  boundaries: 'begin-end' | 'end' | 'none';
 }
 
 interface OpenTransaction {
@@ -127,7 +129,7 @@ export class StreamHandler {
     // progress record's), so none of it is produced again.
     const skip = message.finalLsn <= this.options.skipThroughLsn;
     this.open = { context, seq: 0n, skip, eventsByTopic: new Map() };
-    if (!skip) await this.pushBoundary('BEGIN', this.open);
+    if (!skip && this.options.boundaries === 'begin-end') await this.pushBoundary('BEGIN', this.open);
   }
 
   private async change(relationOid: number, change: RowChange): Promise<void> {
@@ -148,7 +150,7 @@ export class StreamHandler {
       if (this.isIdle()) this.acknowledge(commitLsn);
       return;
     }
-    await this.pushBoundary('END', open);
+    if (this.options.boundaries !== 'none') await this.pushBoundary('END', open);
     this.batchedCommits.push(open.context.commitTsMicros);
     this.batchCommitLsn = commitLsn;
     if (this.batchedCommits.length === 1) this.batchStartedAt = Date.now();
