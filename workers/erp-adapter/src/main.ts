@@ -1,15 +1,69 @@
-import { runWorker, workerConfigSchema } from '@inventory-cdc/shared';
+import {
+  AvroCodec,
+  DeadLetterQueue,
+  HaltError,
+  SinkMetrics,
+  createKafka,
+  createRegistryClient,
+  ensureTopics,
+  exitAfterStop,
+  runWorker,
+} from '@inventory-cdc/shared';
+import { CircuitBreaker } from './circuit-breaker';
+import { erpAdapterConfigSchema } from './erp-config';
+import { ErpClient } from './erp-client';
+import { PostingDelivery } from './posting-delivery';
+import { WindowConsumer } from './window-consumer';
 
-/**
- * erp-adapter: wires config, logging, metrics and health through the shared runtime. Its stages are not built
- * yet, so it reports itself not ready (see README, "Status").
- */
+/** erp-adapter: stock changes, netted per window, posted to the ERP once per window (see README). */
 void runWorker({
-  schema: workerConfigSchema,
+  schema: erpAdapterConfigSchema,
   argv: process.argv.slice(2),
   env: process.env,
-  start: async ({ logger, readiness }) => {
-    readiness.set('stages', false, 'no stages built yet');
-    logger.warn('erp-adapter has no stages yet: it serves health and metrics only');
+  start: async ({ config, logger, metrics, readiness, lifecycle }) => {
+    const sinkMetrics = new SinkMetrics(metrics, 'erp-adapter');
+    const halt = (error: unknown): void => {
+      metrics.countError(error);
+      logger.fatal({ err: error, hint: error instanceof HaltError ? error.hint : undefined }, 'halting');
+      exitAfterStop(lifecycle, logger, config.shutdown.graceMs, 'halt', 1);
+    };
+
+    const kafka = createKafka(config.kafka, config.serviceName, logger);
+    const codec = new AvroCodec(createRegistryClient(config.registry));
+    lifecycle.onStop('schema registry client', () => codec.close());
+    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    await producer.connect();
+    lifecycle.onStop('dead-letter producer', () => producer.disconnect());
+    const dlqTopic = `${config.topics.dlqPrefix ?? config.topics.prefix}.dlq.erp-adapter`;
+    await ensureTopics(kafka, [{ topic: dlqTopic, numPartitions: 1 }]);
+
+    readiness.set('erp', true, 'circuit closed');
+    const breaker = new CircuitBreaker(config.erp.circuit, Date.now, (state) => {
+      sinkMetrics.setCircuit(state);
+      readiness.set('erp', state !== 'open', `circuit ${state}`);
+    });
+    const delivery = new PostingDelivery(new ErpClient(config.erp), breaker, config.erp.retry, (error, attempt, delayMs) => {
+      sinkMetrics.retries.inc({ sink: sinkMetrics.sink });
+      logger.warn({ err: error, attempt, delayMs }, 'posting failed; retrying');
+    });
+
+    const consumer = await WindowConsumer.start({
+      kafka,
+      codec,
+      groupId: config.consumer.groupId ?? `${config.topics.prefix}.erp-adapter`,
+      topic: `${config.topics.prefix}.${config.topics.stockSchema}.stock`,
+      limits: config.erp.window,
+      delivery,
+      deadLetters: new DeadLetterQueue(producer, dlqTopic, sinkMetrics),
+      metrics: sinkMetrics,
+      logger,
+      readiness,
+      partitionsConsumedConcurrently: config.consumer.partitionsConsumedConcurrently,
+      sessionTimeoutMs: config.consumer.sessionTimeoutMs,
+      heartbeatIntervalMs: config.consumer.heartbeatIntervalMs,
+      drainTimeoutMs: Math.floor(config.shutdown.graceMs / 2),
+      onHalt: halt,
+    });
+    lifecycle.onStop('erp window consumer', () => consumer.close());
   },
 });

@@ -1,0 +1,97 @@
+import { kafkaConfigSchema, registryConfigSchema, workerConfigSchema } from '@inventory-cdc/shared';
+import { z } from 'zod';
+
+const positiveMs = z.number().int().positive();
+
+export const windowConfigSchema = z
+  .object({
+    /** A window is cut once it holds this many records (change events, tombstones and poison events). Default 500. */
+    maxEvents: z.number().int().positive().max(50_000).default(500),
+    /** A window is cut this long after its first record arrived, however few it holds. Default 1000 ms. */
+    maxAgeMs: positiveMs.default(1_000),
+  })
+  .strict();
+
+export const erpRetryConfigSchema = z
+  .object({
+    /** First backoff before the second attempt (full jitter). Default 100 ms. */
+    initialDelayMs: positiveMs.default(100),
+    /** Upper bound of one backoff; a longer `Retry-After` still wins. Default 5000 ms. */
+    maxDelayMs: positiveMs.default(5_000),
+    /**
+     * Time one window may spend in attempts and backoff before it is dead-lettered (`retries-exhausted`).
+     * Time spent waiting for an open circuit does not count. Default 30000 ms.
+     */
+    budgetMs: positiveMs.default(30_000),
+  })
+  .strict();
+
+export const circuitConfigSchema = z
+  .object({
+    /** Consecutive failed attempts (timeouts, network errors, 5xx, 429) that open the circuit. Default 5. */
+    failureThreshold: z.number().int().positive().default(5),
+    /** How long the circuit stays open before one trial request is let through. Default 5000 ms. */
+    openMs: positiveMs.default(5_000),
+  })
+  .strict();
+
+export const erpConfigSchema = z
+  .object({
+    /** The ERP's base URL; postings go to `POST <baseUrl>/v1/postings`. */
+    baseUrl: z.string().url(),
+    /** Sent as `Authorization: Bearer <token>`; best given as `CDC__ERP__TOKEN_FILE`. */
+    token: z.string().min(1),
+    /** Key of the `X-Signature: sha256=<hex HMAC-SHA256 of the body>` header; best given as `…__HMAC_SECRET_FILE`. */
+    hmacSecret: z.string().min(1),
+    /** One HTTP attempt is abandoned (and retried) after this long. Default 5000 ms. */
+    requestTimeoutMs: positiveMs.default(5_000),
+    window: windowConfigSchema.default({}),
+    retry: erpRetryConfigSchema.default({}),
+    circuit: circuitConfigSchema.default({}),
+  })
+  .strict();
+
+export const erpAdapterConfigSchema = workerConfigSchema
+  .extend({
+    kafka: kafkaConfigSchema,
+    registry: registryConfigSchema,
+    topics: z
+      .object({
+        /** Topic prefix of the wal-readers; the stock topic is `<prefix>.<stockSchema>.stock`. */
+        prefix: z.string().min(1),
+        /** Postgres schema of the stock table (`<stockSchema>.stock`). Default `inventory`. */
+        stockSchema: z
+          .string()
+          .regex(/^[a-z_][a-z0-9_]*$/)
+          .default('inventory'),
+        /** Dead letters go to `<dlqPrefix>.dlq.erp-adapter`. Default: the topic prefix. */
+        dlqPrefix: z.string().min(1).optional(),
+      })
+      .strict(),
+    consumer: z
+      .object({
+        /** Consumer group; every member of it shares the partitions. Default `<prefix>.erp-adapter`. */
+        groupId: z.string().min(1).optional(),
+        /** Partitions processed at once by this member. Default 4. */
+        partitionsConsumedConcurrently: z.number().int().positive().default(4),
+        /**
+         * A member silent this long is dropped from the group and its partitions reassigned; also how long a
+         * restarted member waits for a killed predecessor's partitions. Default 30000 ms.
+         */
+        sessionTimeoutMs: positiveMs.default(30_000),
+        /** Heartbeat period of this member, also while a delivery is in progress. Default 3000 ms. */
+        heartbeatIntervalMs: positiveMs.default(3_000),
+      })
+      .strict()
+      .refine((consumer) => consumer.heartbeatIntervalMs < consumer.sessionTimeoutMs, {
+        message: 'heartbeatIntervalMs must be below sessionTimeoutMs',
+        path: ['heartbeatIntervalMs'],
+      })
+      .default({}),
+    erp: erpConfigSchema,
+  })
+  .strict();
+
+export type ErpAdapterConfig = z.infer<typeof erpAdapterConfigSchema>;
+export type ErpConfig = z.infer<typeof erpConfigSchema>;
+export type WindowLimits = z.infer<typeof windowConfigSchema>;
