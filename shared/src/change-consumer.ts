@@ -45,6 +45,9 @@ export interface ChangeConsumerOptions {
   signal: AbortSignal;
   /** Partitions processed at once; one slow or failing partition never blocks the others. */
   partitionsConsumedConcurrently: number;
+  /** Group session timeout and heartbeat period (see sink-config.ts); kafkajs's defaults when absent. */
+  sessionTimeoutMs?: number;
+  heartbeatIntervalMs?: number;
 }
 
 /**
@@ -53,7 +56,13 @@ export interface ChangeConsumerOptions {
  */
 export async function startChangeConsumer(options: ChangeConsumerOptions): Promise<Consumer> {
   const { kafka, codec, sink, metrics, logger, signal } = options;
-  const consumer = kafka.consumer({ groupId: options.groupId, readUncommitted: false, allowAutoTopicCreation: false });
+  const consumer = kafka.consumer({
+    groupId: options.groupId,
+    readUncommitted: false,
+    allowAutoTopicCreation: false,
+    ...(options.sessionTimeoutMs ? { sessionTimeout: options.sessionTimeoutMs } : {}),
+    ...(options.heartbeatIntervalMs ? { heartbeatInterval: options.heartbeatIntervalMs } : {}),
+  });
   options.readiness.set('kafka', false, 'joining the group');
   watchConsumer(consumer, options.readiness, 'kafka', (error, willRestart) =>
     logger.error({ err: error, willRestart }, 'consumer crashed'),

@@ -19,3 +19,4 @@ export * from './change-event';
 export * from './dead-letter';
 export * from './sink-metrics';
 export * from './redis-client';
+export * from './sink-config';

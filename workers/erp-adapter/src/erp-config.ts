@@ -1,4 +1,4 @@
-import { kafkaConfigSchema, registryConfigSchema, workerConfigSchema } from '@inventory-cdc/shared';
+import { kafkaConfigSchema, registryConfigSchema, sinkConsumerSchema, sinkTopicsSchema, workerConfigSchema } from '@inventory-cdc/shared';
 import { z } from 'zod';
 
 const positiveMs = z.number().int().positive();
@@ -55,39 +55,8 @@ export const erpAdapterConfigSchema = workerConfigSchema
   .extend({
     kafka: kafkaConfigSchema,
     registry: registryConfigSchema,
-    topics: z
-      .object({
-        /** Topic prefix of the wal-readers; the stock topic is `<prefix>.<stockSchema>.stock`. */
-        prefix: z.string().min(1),
-        /** Postgres schema of the stock table (`<stockSchema>.stock`). Default `inventory`. */
-        stockSchema: z
-          .string()
-          .regex(/^[a-z_][a-z0-9_]*$/)
-          .default('inventory'),
-        /** Dead letters go to `<dlqPrefix>.dlq.erp-adapter`. Default: the topic prefix. */
-        dlqPrefix: z.string().min(1).optional(),
-      })
-      .strict(),
-    consumer: z
-      .object({
-        /** Consumer group; every member of it shares the partitions. Default `<prefix>.erp-adapter`. */
-        groupId: z.string().min(1).optional(),
-        /** Partitions processed at once by this member. Default 4. */
-        partitionsConsumedConcurrently: z.number().int().positive().default(4),
-        /**
-         * A member silent this long is dropped from the group and its partitions reassigned; also how long a
-         * restarted member waits for a killed predecessor's partitions. Default 30000 ms.
-         */
-        sessionTimeoutMs: positiveMs.default(30_000),
-        /** Heartbeat period of this member, also while a delivery is in progress. Default 3000 ms. */
-        heartbeatIntervalMs: positiveMs.default(3_000),
-      })
-      .strict()
-      .refine((consumer) => consumer.heartbeatIntervalMs < consumer.sessionTimeoutMs, {
-        message: 'heartbeatIntervalMs must be below sessionTimeoutMs',
-        path: ['heartbeatIntervalMs'],
-      })
-      .default({}),
+    topics: sinkTopicsSchema,
+    consumer: sinkConsumerSchema.default({}),
     erp: erpConfigSchema,
   })
   .strict();

@@ -10,6 +10,7 @@ import {
   exitAfterStop,
   runWorker,
   startChangeConsumer,
+  stockTopicOf,
 } from '@inventory-cdc/shared';
 import { cacheConfigSchema } from './cache-config';
 import { ReadModelGuard } from './read-model-guard';
@@ -56,7 +57,7 @@ void runWorker({
       kafka,
       codec,
       groupId,
-      topics: [`${config.topics.prefix}.${config.topics.stockSchema}.stock`],
+      topics: [stockTopicOf(config.topics)],
       sink: new RedisStockSink(redis, groupId, sinkMetrics, logger, async () => void (await guard.rebuild())),
       deadLetters: new DeadLetterQueue(producer, dlqTopic, sinkMetrics),
       metrics: sinkMetrics,
@@ -64,6 +65,8 @@ void runWorker({
       readiness,
       signal: lifecycle.signal,
       partitionsConsumedConcurrently: config.consumer.partitionsConsumedConcurrently,
+      sessionTimeoutMs: config.consumer.sessionTimeoutMs,
+      heartbeatIntervalMs: config.consumer.heartbeatIntervalMs,
     });
     lifecycle.onStop('consumer', () => consumer.disconnect());
   },

@@ -1,7 +1,8 @@
+import type { ChangeEnvelope } from '@inventory-cdc/shared';
 import type { ColumnValue } from './pgoutput-decode';
 import type { CompiledTable } from './table-schema';
 
-export type ChangeOp = 'c' | 'u' | 'd' | 'r' | 't';
+export type ChangeOp = ChangeEnvelope['op'];
 
 /** What every event of one transaction (or of the snapshot) shares. */
 export interface TransactionContext {
@@ -16,24 +17,8 @@ export interface TransactionContext {
 
 export type RowRecord = Record<string, unknown>;
 
-export interface Envelope {
-  before: RowRecord | null;
-  after: RowRecord | null;
-  op: ChangeOp;
-  source: {
-    shard: number;
-    database: string;
-    schema: string;
-    table: string;
-    lsn: bigint;
-    txId: bigint;
-    commitTs: bigint;
-    snapshot: boolean;
-    seq: bigint;
-  };
-  unchangedToast: string[];
-  tsMs: bigint;
-}
+/** The change event value: the one envelope type the sinks decode (shared/src/change-event.ts). */
+export type Envelope = ChangeEnvelope;
 
 /** One Kafka record to be: a change event, or (value null) the tombstone that follows a delete. */
 export interface ChangeRecord {
