@@ -17,6 +17,9 @@ const shared = {
 
 module.exports = {
   testTimeout: 180_000,
+  // Client libraries (kafkajs, pg pools in test equipment) can keep a handle open after the run; the
+  // global teardown has stopped the stack by then, so end the process instead of waiting forever.
+  forceExit: true,
   projects: [
     {
       ...shared,
