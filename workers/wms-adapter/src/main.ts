@@ -1,15 +1,76 @@
-import { runWorker, workerConfigSchema } from '@inventory-cdc/shared';
+import { setMaxListeners } from 'node:events';
+import {
+  AvroCodec,
+  DeadLetterQueue,
+  SinkMetrics,
+  createKafka,
+  createRegistryClient,
+  ensureTopics,
+  runWorker,
+  startChangeConsumer,
+  stockTopicOf,
+} from '@inventory-cdc/shared';
+import { CircuitBreaker } from './circuit-breaker';
+import { withConsumerSettings } from './consumer-settings';
+import { HttpWmsTransport } from './wms-client';
+import { wmsConfigSchema } from './wms-config';
+import { WmsDelivery } from './wms-delivery';
+import { WmsStockSink } from './wms-stock-sink';
 
 /**
- * wms-adapter: wires config, logging, metrics and health through the shared runtime. Its stages are not built
- * yet, so it reports itself not ready (see README, "Status").
+ * Record bytes fetched per partition at once (kafkajs's default is 1 MiB, thousands of events): a few
+ * hundred events per batch keeps the calls between two commits, and so what a crash re-sends, small.
  */
+const maxBatchBytesPerPartition = 64 * 1024;
+
+/** wms-adapter: every stock (and so every reservation) change, as an idempotent, signed call to the WMS. */
 void runWorker({
-  schema: workerConfigSchema,
+  schema: wmsConfigSchema,
   argv: process.argv.slice(2),
   env: process.env,
-  start: async ({ logger, readiness }) => {
-    readiness.set('stages', false, 'no stages built yet');
-    logger.warn('wms-adapter has no stages yet: it serves health and metrics only');
+  start: async ({ config, logger, metrics, readiness, lifecycle }) => {
+    const kafka = createKafka(config.kafka, config.serviceName, logger);
+    const codec = new AvroCodec(createRegistryClient(config.registry));
+    const sinkMetrics = new SinkMetrics(metrics, 'wms-adapter');
+    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    await producer.connect();
+    lifecycle.onStop('dead-letter producer', () => producer.disconnect());
+    const dlqTopic = `${config.topics.dlqPrefix ?? config.topics.prefix}.dlq.wms-adapter`;
+    await ensureTopics(kafka, [{ topic: dlqTopic, numPartitions: 1 }]);
+
+    const { wms } = config;
+    const breaker = new CircuitBreaker(wms.circuit, Date.now, (state) => {
+      sinkMetrics.setCircuit(state);
+      logger[state === 'open' ? 'warn' : 'info']({ circuit: state }, `WMS circuit ${state}`);
+    });
+    const delivery = new WmsDelivery(new HttpWmsTransport(wms, wms.requestTimeoutMs), breaker, wms.retry, {
+      onRetry: (call, error, callNumber) => {
+        sinkMetrics.retries.inc({ sink: sinkMetrics.sink });
+        logger.debug({ idempotencyKey: call.idempotencyKey, callNumber, err: error }, 'retrying WMS call');
+      },
+    });
+
+    // Every SKU lane in flight may be waiting on the stop signal (a backoff, an open circuit, a call).
+    setMaxListeners(config.consumer.partitionsConsumedConcurrently * wms.maxConcurrentSkus + 10, lifecycle.signal);
+    const groupId = config.consumer.groupId ?? `${config.topics.prefix}.wms-adapter`;
+    const consumer = await startChangeConsumer({
+      kafka: withConsumerSettings(kafka, {
+        heartbeatIntervalMs: config.consumer.heartbeatIntervalMs,
+        maxBytesPerPartition: maxBatchBytesPerPartition,
+      }),
+      codec,
+      groupId,
+      topics: [stockTopicOf(config.topics)],
+      sink: new WmsStockSink(delivery, sinkMetrics, logger, wms.maxConcurrentSkus),
+      deadLetters: new DeadLetterQueue(producer, dlqTopic, sinkMetrics),
+      metrics: sinkMetrics,
+      logger,
+      readiness,
+      signal: lifecycle.signal,
+      partitionsConsumedConcurrently: config.consumer.partitionsConsumedConcurrently,
+      sessionTimeoutMs: config.consumer.sessionTimeoutMs,
+      heartbeatIntervalMs: config.consumer.heartbeatIntervalMs,
+    });
+    lifecycle.onStop('consumer', () => consumer.disconnect());
   },
 });

@@ -1,0 +1,342 @@
+import { AvroCodec, asEnvelope, createRegistryClient, describePosition } from '@inventory-cdc/shared';
+import {
+  FleetFixture,
+  purchase,
+  readTopics,
+  restock,
+  scrapeMetric,
+  seedStock,
+  shardOf,
+  skuName,
+  stockTruth,
+  uniqueName,
+  waitFor,
+  warehouses,
+  type StockRow,
+} from '@inventory-cdc/shared/testing';
+import { Kafka, logLevel } from 'kafkajs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Client } from 'pg';
+import type { RunningReceiver } from '../../../deploy/receivers/receiver-server';
+import type { ReceiverCounts, WmsStockRow } from '../../../deploy/receivers/receiver-store';
+import { startWmsReceiver } from '../../../deploy/receivers/wms-receiver';
+
+const skus = 100;
+const kills = 20;
+const token = 'wms-test-token';
+const hmacSecret = 'wms-test-hmac-secret';
+
+interface DeadLetterRecord {
+  value: string;
+  headers: Record<string, string>;
+}
+
+function urlOfDatabase(serverUrl: string, database: string): string {
+  const url = new URL(serverUrl);
+  url.pathname = `/${database}`;
+  return url.toString();
+}
+
+describe('wms-adapter (real wal-readers upstream, 2 shards, the reference WMS)', () => {
+  let fleet: FleetFixture;
+  let serverAdmin: Client;
+  let database: string;
+  let wms: RunningReceiver;
+  let wmsDb: Client;
+  let kafka: Kafka;
+  let adapterEnv: Record<string, string>;
+
+  beforeAll(async () => {
+    fleet = await FleetFixture.create('wms');
+    await seedStock(fleet.clients, fleet.schema, skus, 1_000);
+    await fleet.startReaders();
+    database = uniqueName('wms');
+    serverAdmin = new Client({ connectionString: fleet.stack.shards[0]!.url });
+    await serverAdmin.connect();
+    await serverAdmin.query(`create database ${database}`);
+    const databaseUrl = urlOfDatabase(fleet.stack.shards[0]!.url, database);
+    wms = await startWmsReceiver({ port: 0, databaseUrl, token, hmacSecret });
+    wmsDb = new Client({ connectionString: databaseUrl });
+    await wmsDb.connect();
+    kafka = new Kafka({ clientId: 'wms-adapter-test', brokers: fleet.stack.kafkaBrokers, logLevel: logLevel.NOTHING });
+    adapterEnv = {
+      CDC__TOPICS__PREFIX: fleet.prefix,
+      CDC__TOPICS__STOCK_SCHEMA: fleet.schema,
+      CDC__WMS__BASE_URL: `http://127.0.0.1:${wms.port}`,
+      CDC__WMS__TOKEN: token,
+      CDC__WMS__HMAC_SECRET: hmacSecret,
+      CDC__WMS__CIRCUIT__OPEN_MS: '1000',
+      // The broker's minimum: a killed member's partitions move on after ~6 s instead of 30.
+      CDC__CONSUMER__SESSION_TIMEOUT_MS: '6000',
+      CDC__CONSUMER__HEARTBEAT_INTERVAL_MS: '1000',
+    };
+  });
+
+  afterAll(async () => {
+    await fleet?.cleanup();
+    await wmsDb?.end();
+    await wms?.close();
+    await serverAdmin?.query(`drop database if exists ${database} with (force)`);
+    await serverAdmin?.end();
+  });
+
+  const stockTopic = (): string => `${fleet.prefix}.${fleet.schema}.stock`;
+  const dlqTopic = (): string => `${fleet.prefix}.dlq.wms-adapter`;
+
+  async function wmsAdmin<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const response = await fetch(`http://127.0.0.1:${wms.port}/admin/${path}`, {
+      method,
+      headers: { 'content-type': 'application/json' },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    if (!response.ok) throw new Error(`${method} /admin/${path}: ${response.status} ${await response.text()}`);
+    return (await response.json()) as T;
+  }
+
+  /** Every (sku, warehouse) where the WMS differs from Postgres; `except` leaves SKUs out. */
+  async function differences(truth: Map<string, StockRow>, except: string[] = []): Promise<string[]> {
+    const held = new Map((await wmsAdmin<WmsStockRow[]>('GET', 'stock')).map((row) => [`${row.sku}|${row.warehouse}`, row]));
+    const problems: string[] = [];
+    for (const [key, row] of truth) {
+      if (except.includes(row.sku)) continue;
+      const stored = held.get(key);
+      const expected = `${row.onHand}/${row.reserved}/${row.onHand - row.reserved}`;
+      const actual = stored ? `${stored.onHand}/${stored.reserved}/${stored.available}` : 'missing';
+      if (actual !== expected) problems.push(`${key}: wms ${actual}, postgres ${expected}`);
+    }
+    return problems;
+  }
+
+  /** Waits until the WMS equals Postgres as it is now; returns what still differs after 90 s. */
+  async function settledDifferences(except: string[] = []): Promise<string[]> {
+    const truth = await stockTruth(fleet.clients, fleet.schema);
+    return waitFor(
+      'the WMS to equal Postgres',
+      async () => {
+        const problems = await differences(truth, except);
+        return problems.length === 0 ? problems : undefined;
+      },
+      90_000,
+      250,
+    ).catch(async () => differences(truth, except));
+  }
+
+  /**
+   * Purchases (stock moves to reserved) and restocks on random SKUs of both shards until `signal` aborts,
+   * paced so the WMS keeps up; resolves with the number of stock rows changed (one change event each).
+   */
+  async function startWorkload(signal: AbortSignal, pauseMs = 80): Promise<Promise<number>[]> {
+    const writers = await Promise.all(
+      [0, 1, 2, 3].map(async (index) => {
+        const client = new Client({ connectionString: fleet.shards[index % fleet.shards.length]!.url });
+        await client.connect();
+        return client;
+      }),
+    );
+    return writers.map(async (client, index) => {
+      const mine = Array.from({ length: skus }, (_, sku) => skuName(sku)).filter(
+        (sku) => shardOf(sku, fleet.shards.length) === index % fleet.shards.length,
+      );
+      let changes = 0;
+      while (!signal.aborted && mine.length > 0) {
+        const sku = mine[Math.floor(Math.random() * mine.length)]!;
+        const warehouse = warehouses[Math.floor(Math.random() * warehouses.length)]!;
+        let changed = true;
+        if (Math.random() < 0.8) changed = await purchase(client, fleet.schema, sku, warehouse, 1 + Math.floor(Math.random() * 3));
+        else await restock(client, fleet.schema, sku, warehouse, 5);
+        if (changed) changes++;
+        await sleep(Math.random() * pauseMs);
+      }
+      await client.end();
+      return changes;
+    });
+  }
+
+  /** Adapters of the current test; whatever a failed test leaves running is killed before the next one. */
+  let running: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    await Promise.all(running.map((kill) => kill()));
+    running = [];
+  });
+
+  async function startAdapter(): Promise<{ stop: () => Promise<number | null>; kill: () => Promise<void>; port: number }> {
+    const adapter = fleet.worker('wms-adapter', adapterEnv);
+    running.push(() => adapter.process.kill());
+    adapter.process.start();
+    await adapter.process.waitReady(adapter.port);
+    return { stop: () => adapter.process.terminate(), kill: () => adapter.process.kill(), port: adapter.port };
+  }
+
+  /**
+   * Partitions of the stock topic whose committed offset (of the adapter's group) is behind the end. The
+   * last offset of a partition may be a transaction marker, which no consumer ever resolves, hence `- 1`.
+   */
+  async function uncommittedPartitions(): Promise<string[]> {
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      const ends = await admin.fetchTopicOffsets(stockTopic());
+      const [committed] = await admin.fetchOffsets({ groupId: `${fleet.prefix}.wms-adapter`, topics: [stockTopic()] });
+      return ends.flatMap(({ partition, high }) => {
+        const offset = committed?.partitions.find((entry) => entry.partition === partition)?.offset ?? '-1';
+        return Number(offset) >= Number(high) - 1 ? [] : [`partition ${partition}: committed ${offset}, end ${high}`];
+      });
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
+  /** Calls this adapter process has completed (applied or recognised as duplicates). */
+  async function delivered(port: number): Promise<number> {
+    const applied = await scrapeMetric(port, 'cdc_sink_applied_total', { sink: 'wms-adapter' });
+    const duplicates = await scrapeMetric(port, 'cdc_sink_deduplicated_total', { sink: 'wms-adapter' });
+    return (applied ?? 0) + (duplicates ?? 0);
+  }
+
+  /** Reads the dead-letter topic from the start until `until` holds or `timeoutMs` passes. */
+  async function readDeadLetters(until: (letters: DeadLetterRecord[]) => boolean, timeoutMs = 30_000): Promise<DeadLetterRecord[]> {
+    const letters: DeadLetterRecord[] = [];
+    const consumer = kafka.consumer({ groupId: uniqueName('dlq_reader') });
+    const gaveUp = new AbortController();
+    await consumer.connect();
+    try {
+      let done!: () => void;
+      const finished = new Promise<void>((resolve) => (done = resolve));
+      await consumer.subscribe({ topics: [dlqTopic()], fromBeginning: true });
+      await consumer.run({
+        autoCommit: false,
+        eachMessage: async ({ message }) => {
+          const headers = Object.fromEntries(Object.entries(message.headers ?? {}).map(([name, value]) => [name, String(value)]));
+          letters.push({ value: message.value?.toString('latin1') ?? '', headers });
+          if (until(letters)) done();
+        },
+      });
+      await Promise.race([finished, sleep(timeoutMs, undefined, { signal: gaveUp.signal })]);
+    } finally {
+      gaveUp.abort(); // the losing sleep must not hold jest open
+      await consumer.disconnect();
+    }
+    return letters;
+  }
+
+  it(`the WMS equals Postgres and holds every change once, in order, with the adapter killed -9 ${kills} times`, async () => {
+    const stop = new AbortController();
+    const workload = await startWorkload(stop.signal);
+    for (let kill = 0; kill < kills; kill++) {
+      const adapter = await startAdapter();
+      // Kill mid-delivery: once this adapter has delivered something, at a random instant after.
+      await waitFor('the adapter to deliver', async () => ((await delivered(adapter.port)) > 0 ? true : undefined), 30_000, 50);
+      await sleep(Math.random() * 800);
+      await adapter.kill();
+    }
+    stop.abort();
+    const changes = (await Promise.all(workload)).reduce((sum, count) => sum + count, 0);
+
+    const adapter = await startAdapter();
+    const remaining = await settledDifferences();
+    const committed = await waitFor(
+      'the adapter to commit its progress',
+      async () => {
+        const uncommitted = await uncommittedPartitions();
+        return uncommitted.length === 0 ? uncommitted : undefined;
+      },
+      20_000,
+      250,
+    ).catch(() => uncommittedPartitions());
+    const counts = await wmsAdmin<ReceiverCounts>('GET', 'state');
+    const codec = new AvroCodec(createRegistryClient({ url: fleet.stack.registryUrl, compatibility: 'BACKWARD' }));
+    const events = (
+      await readTopics(kafka, codec, [stockTopic()], (records) => records.filter((r) => r.value).length >= counts.applied, 30_000).finally(
+        () => codec.close(),
+      )
+    ).filter((record) => record.value);
+    const eventKeys = events.map((record) => `wms-${describePosition(asEnvelope(record.value))}`).sort();
+    const storedKeys = (await wmsDb.query<{ key: string }>('select idempotency_key as key from wms.wms_changes order by 1')).rows.map(
+      (row) => row.key,
+    );
+
+    process.stdout.write(
+      `wms-adapter kill test: ${changes} workload changes, ${events.length} change events, receiver ${JSON.stringify(counts)}\n`,
+    );
+    expect(changes).toBeGreaterThan(200);
+    expect(remaining).toEqual([]);
+    expect(committed).toEqual([]);
+    expect(counts.outOfOrder).toBe(0);
+    // Every change event once: the snapshot rows plus every row the workload changed, keyed by position.
+    expect(counts.applied).toBe(skus * warehouses.length + changes);
+    expect(storedKeys).toEqual(eventKeys);
+    expect(await adapter.stop()).toBe(0);
+  }, 360_000);
+
+  it('retries through 3 s of HTTP 500 and then delivers everything, in order per SKU', async () => {
+    const adapter = await startAdapter();
+    const stop = new AbortController();
+    const workload = await startWorkload(stop.signal);
+    await wmsAdmin('PUT', 'faults', { errorRate: 1 });
+    await sleep(3_000);
+    await wmsAdmin('DELETE', 'faults');
+    stop.abort();
+    await Promise.all(workload);
+
+    expect(await settledDifferences()).toEqual([]);
+    expect(await scrapeMetric(adapter.port, 'cdc_sink_retries_total', { sink: 'wms-adapter' })).toBeGreaterThan(0);
+    // It resumed at the offsets the previous adapter committed: the thousands of earlier changes were not re-sent.
+    expect(await scrapeMetric(adapter.port, 'cdc_sink_deduplicated_total', { sink: 'wms-adapter' })).toBeLessThan(skus);
+    expect(await scrapeMetric(adapter.port, 'cdc_sink_dead_lettered_total', { sink: 'wms-adapter' })).toBeUndefined();
+    expect((await wmsAdmin<ReceiverCounts>('GET', 'state')).outOfOrder).toBe(0);
+    expect(await adapter.stop()).toBe(0);
+  }, 120_000);
+
+  it('dead-letters the changes of a SKU the WMS refuses (400) while the other SKUs keep flowing', async () => {
+    const refused = skuName(7);
+    await wmsAdmin('PUT', 'faults', { rejectSkus: [refused] });
+    const adapter = await startAdapter();
+    const client = fleet.clients[shardOf(refused, fleet.clients.length)]!;
+    for (const warehouse of warehouses) await restock(client, fleet.schema, refused, warehouse, 1);
+    const stop = new AbortController();
+    const workload = await startWorkload(stop.signal);
+    await sleep(1_500);
+    stop.abort();
+    await Promise.all(workload);
+
+    expect(await settledDifferences([refused])).toEqual([]);
+    const letters = await readDeadLetters((all) => all.filter((letter) => letter.headers['dlq.reason'] === 'rejected').length >= 3);
+    const rejected = letters.filter((letter) => letter.headers['dlq.reason'] === 'rejected');
+    expect(rejected.length).toBeGreaterThanOrEqual(3);
+    for (const letter of rejected) {
+      expect(letter.headers).toMatchObject({ 'dlq.sink': 'wms-adapter', 'dlq.source.topic': stockTopic() });
+      expect(letter.headers['dlq.detail']).toContain('HTTP 400: {"error":"sku rejected"}');
+    }
+    expect(
+      await scrapeMetric(adapter.port, 'cdc_sink_dead_lettered_total', { sink: 'wms-adapter', reason: 'rejected' }),
+    ).toBeGreaterThanOrEqual(3);
+
+    // Once the WMS takes the SKU again, its next change brings it up to date: a dead letter never blocks a SKU.
+    await wmsAdmin('DELETE', 'faults');
+    for (const warehouse of warehouses) await restock(client, fleet.schema, refused, warehouse, 1);
+    expect(await settledDifferences()).toEqual([]);
+    expect((await wmsAdmin<ReceiverCounts>('GET', 'state')).outOfOrder).toBe(0);
+    expect(await adapter.stop()).toBe(0);
+  }, 120_000);
+
+  it('dead-letters an undecodable record as undecodable and delivers the changes after it', async () => {
+    const producer = kafka.producer();
+    await producer.connect();
+    // A key too: the topic is compacted, and the broker refuses keyless records on it.
+    await producer.send({ topic: stockTopic(), messages: [{ key: Buffer.from('not avro'), value: Buffer.from('not avro') }] });
+    await producer.disconnect();
+    const adapter = await startAdapter();
+    const stop = new AbortController();
+    const workload = await startWorkload(stop.signal);
+    await sleep(1_000);
+    stop.abort();
+    await Promise.all(workload);
+
+    expect(await settledDifferences()).toEqual([]);
+    const letters = await readDeadLetters((all) => all.some((letter) => letter.headers['dlq.reason'] === 'undecodable'));
+    const undecodable = letters.filter((letter) => letter.headers['dlq.reason'] === 'undecodable');
+    expect(undecodable).toEqual([expect.objectContaining({ value: 'not avro' })]);
+    expect(await scrapeMetric(adapter.port, 'cdc_sink_dead_lettered_total', { sink: 'wms-adapter', reason: 'undecodable' })).toBe(1);
+    expect(await adapter.stop()).toBe(0);
+  }, 120_000);
+});

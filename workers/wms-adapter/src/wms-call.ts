@@ -1,0 +1,108 @@
+import { createHmac } from 'node:crypto';
+import { PoisonEventError, type ConsumedChange } from '@inventory-cdc/shared';
+
+/**
+ * The body of `POST /v1/stock-changes`: one stock row's state after a change. `available` is what can be
+ * sold (on hand − reserved); a delete reports the row emptied (0 / 0 / 0). `position` is the source
+ * position (fixed-width hex, sorts as text), which lets the WMS keep the newest state per row.
+ */
+export interface WmsStockChange {
+  sku: string;
+  warehouse: string;
+  onHand: number;
+  reserved: number;
+  available: number;
+  position: string;
+  op: 'c' | 'u' | 'r' | 'd';
+  /** Source commit time, ISO 8601 UTC with microseconds. */
+  commitTs: string;
+}
+
+/** One WMS call for one change event. */
+export interface WmsCall {
+  /** `wms-<source position>`: unique per change event, the same on every redelivery of it. */
+  idempotencyKey: string;
+  change: WmsStockChange;
+  /** Source commit time in µs, for the commit → applied latency. */
+  commitTsMicros: bigint;
+}
+
+/** Where and how a call is sent: everything but the transport. */
+export interface WmsEndpoint {
+  baseUrl: string;
+  token: string;
+  hmacSecret: string;
+}
+
+export interface WmsRequest {
+  url: string;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** A microsecond timestamp as ISO 8601 with all six fractional digits (Date alone keeps milliseconds). */
+export function isoFromMicros(micros: bigint): string {
+  const millis = micros / 1000n - (micros % 1000n < 0n ? 1n : 0n);
+  const extra = micros - millis * 1000n;
+  return new Date(Number(millis)).toISOString().replace(/Z$/, `${extra.toString().padStart(3, '0')}Z`);
+}
+
+function shapeError(change: ConsumedChange, what: string): PoisonEventError {
+  return new PoisonEventError('stock_shape', `stock event at ${change.positionText ?? `offset ${change.offset}`} ${what}`);
+}
+
+/**
+ * The WMS call a consumed record asks for, or null for records the WMS does not take: tombstones (a
+ * delete's own event already told the WMS), truncates and rows of other tables. A stock event without the
+ * columns the call needs is a poison event (dead-lettered as `malformed`).
+ */
+export function wmsCallOf(change: ConsumedChange): WmsCall | null {
+  const envelope = change.envelope;
+  if (!envelope || !change.positionText || envelope.op === 't' || envelope.source.table !== 'stock') return null;
+  const row = envelope.op === 'd' ? envelope.before : envelope.after;
+  const sku = row?.sku;
+  const warehouse = row?.warehouse;
+  if (typeof sku !== 'string' || typeof warehouse !== 'string') throw shapeError(change, 'has no sku/warehouse');
+  let onHand = 0;
+  let reserved = 0;
+  if (envelope.op !== 'd') {
+    if (typeof row?.on_hand !== 'number' || typeof row.reserved !== 'number') {
+      throw shapeError(change, 'lacks on_hand/reserved (unchanged TOAST or a schema change?)');
+    }
+    onHand = row.on_hand;
+    reserved = row.reserved;
+  }
+  return {
+    idempotencyKey: `wms-${change.positionText}`,
+    change: {
+      sku,
+      warehouse,
+      onHand,
+      reserved,
+      available: onHand - reserved,
+      position: change.positionText,
+      op: envelope.op,
+      commitTs: isoFromMicros(envelope.source.commitTs),
+    },
+    commitTsMicros: envelope.source.commitTs,
+  };
+}
+
+/**
+ * The HTTP request for a call. The signature covers the exact bytes sent, so the body is serialised
+ * once, here, and never re-encoded by the transport.
+ */
+export function wmsRequestOf(call: WmsCall, endpoint: WmsEndpoint): WmsRequest {
+  const { sku, warehouse, onHand, reserved, available, position, op, commitTs } = call.change;
+  const body = JSON.stringify({ sku, warehouse, onHand, reserved, available, position, op, commitTs });
+  return {
+    url: `${endpoint.baseUrl.replace(/\/+$/, '')}/v1/stock-changes`,
+    headers: {
+      authorization: `Bearer ${endpoint.token}`,
+      'content-type': 'application/json',
+      'idempotency-key': call.idempotencyKey,
+      'x-signature': `sha256=${createHmac('sha256', endpoint.hmacSecret).update(body).digest('hex')}`,
+    },
+    body,
+  };
+}

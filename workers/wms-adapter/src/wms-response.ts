@@ -1,0 +1,80 @@
+import { PoisonEventError, RetryableError } from '@inventory-cdc/shared';
+
+/** What the WMS said about one call, as far as delivery is concerned. */
+export type WmsVerdict =
+  | { kind: 'applied' }
+  | { kind: 'duplicate' }
+  /** Worth another attempt: the WMS is down, overloaded or slow (408, 429, 5xx). */
+  | { kind: 'unavailable'; detail: string; retryAfterMs: number | undefined }
+  /** This event will never be taken (any other 4xx, or an unexpected status): dead-letter it. */
+  | { kind: 'rejected'; detail: string };
+
+/** How much of a response body goes into logs and dead-letter details. */
+const maxBodyChars = 500;
+
+export function describeResponse(status: number, body: string): string {
+  const text = body.length > maxBodyChars ? `${body.slice(0, maxBodyChars)}…` : body;
+  return `HTTP ${status}: ${text}`;
+}
+
+/**
+ * `Retry-After` as milliseconds from `nowMs`: either delay-seconds or an HTTP date. Unparseable or
+ * past values give undefined (plain backoff applies).
+ */
+export function retryAfterMs(header: string | null | undefined, nowMs: number): number | undefined {
+  if (!header) return undefined;
+  const text = header.trim();
+  if (/^\d+$/.test(text)) return Number(text) * 1000;
+  const at = Date.parse(text);
+  if (Number.isNaN(at)) return undefined;
+  return at > nowMs ? at - nowMs : undefined;
+}
+
+function isDuplicateAnswer(body: string): boolean {
+  try {
+    return (JSON.parse(body) as { status?: unknown } | null)?.status === 'duplicate';
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Classifies a WMS answer. 201 is a first application; 200 `{"status":"duplicate"}` means the WMS already
+ * had this idempotency key (a redelivery after a crash or a lost response); any other 2xx counts as
+ * applied. 408, 429 and 5xx are transient; every other status is a permanent refusal of this event.
+ */
+export function classifyResponse(status: number, body: string, retryAfter: string | null | undefined, nowMs: number): WmsVerdict {
+  if (status === 200 && isDuplicateAnswer(body)) return { kind: 'duplicate' };
+  if (status >= 200 && status < 300) return { kind: 'applied' };
+  if (status === 408 || status === 429 || status >= 500) {
+    return { kind: 'unavailable', detail: describeResponse(status, body), retryAfterMs: retryAfterMs(retryAfter, nowMs) };
+  }
+  return { kind: 'rejected', detail: describeResponse(status, body) };
+}
+
+/** The WMS could not take the call now (timeout, connection error, 408/429/5xx): retry, and count it against the circuit. */
+export class WmsUnavailableError extends RetryableError {
+  constructor(
+    /** What happened, with the last response when there was one: goes into the dead letter if retries run out. */
+    readonly detail: string,
+    /** The delay the WMS asked for (`Retry-After`), if any. */
+    readonly retryAfterMs: number | undefined,
+    options?: { cause?: unknown },
+  ) {
+    super('wms_unavailable', `WMS unavailable: ${detail}`, options);
+  }
+}
+
+/** The WMS refused this event for good (4xx other than 408/429): dead-letter it as `rejected`, do not retry. */
+export class WmsRejectedError extends PoisonEventError {
+  constructor(readonly detail: string) {
+    super('wms_rejected', `WMS rejected the event: ${detail}`);
+  }
+}
+
+/** Calls are refused while the circuit is open; the delivery waits for it instead of retrying. */
+export class CircuitOpenError extends RetryableError {
+  constructor(readonly waitMs: number) {
+    super('wms_circuit_open', `WMS circuit open: next call in ${waitMs} ms`);
+  }
+}

@@ -1,0 +1,132 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createLogger, FleetMetrics, SinkMetrics, type ChangeEnvelope, type ConsumedChange } from '@inventory-cdc/shared';
+import type { WmsCall } from './wms-call';
+import type { DeliveryOutcome } from './wms-delivery';
+import { WmsStockSink } from './wms-stock-sink';
+
+let offset = 0;
+/** A stock update of `sku` at the next offset (and position). */
+function update(sku: string, onHand = 5): ConsumedChange {
+  offset++;
+  const positionText = `0000:0000000000000010:${offset.toString(16).padStart(8, '0')}`;
+  const envelope = {
+    before: null,
+    after: { sku, warehouse: 'WH-A', on_hand: onHand, reserved: 0 },
+    op: 'u',
+    source: {
+      shard: 0,
+      database: 'd',
+      schema: 's',
+      table: 'stock',
+      lsn: 16n,
+      txId: 1n,
+      commitTs: 0n,
+      snapshot: false,
+      seq: BigInt(offset),
+    },
+    unchangedToast: [],
+    tsMs: 0n,
+  } as ChangeEnvelope;
+  return {
+    topic: 't',
+    partition: 0,
+    offset: String(offset),
+    key: null,
+    envelope,
+    position: null,
+    positionText,
+    rawKey: null,
+    rawValue: null,
+  };
+}
+
+/** A delivery that records the order of calls per SKU and the peak of SKUs in flight at once. */
+function recordingDelivery(outcomeOf: (call: WmsCall) => DeliveryOutcome = () => ({ kind: 'applied' })) {
+  const order: string[] = [];
+  const inFlight = new Set<string>();
+  let peak = 0;
+  return {
+    order,
+    peak: () => peak,
+    deliver: async (call: WmsCall): Promise<DeliveryOutcome> => {
+      if (inFlight.has(call.change.sku)) throw new Error(`two calls of ${call.change.sku} at once`);
+      inFlight.add(call.change.sku);
+      peak = Math.max(peak, inFlight.size);
+      await sleep(1 + Math.floor(Math.random() * 3));
+      order.push(`${call.change.sku}@${call.change.position.slice(-2)}`);
+      inFlight.delete(call.change.sku);
+      return outcomeOf(call);
+    },
+  };
+}
+
+function sinkWith(delivery: ReturnType<typeof recordingDelivery>, maxConcurrentSkus = 4) {
+  const metrics = new SinkMetrics(new FleetMetrics('test'), 'wms-adapter');
+  return { sink: new WmsStockSink(delivery, metrics, createLogger({ service: 'test', level: 'silent' }), maxConcurrentSkus), metrics };
+}
+
+const never = new AbortController().signal;
+
+describe('WmsStockSink', () => {
+  it('keeps each SKU strictly in offset order while running at most maxConcurrentSkus SKUs at once', async () => {
+    const delivery = recordingDelivery();
+    const { sink } = sinkWith(delivery, 3);
+    const skus = ['A', 'B', 'C', 'D', 'E', 'F'];
+    const batch = Array.from({ length: 60 }, (_, i) => update(skus[i % skus.length]!));
+    await expect(sink.apply(batch, never)).resolves.toEqual([]);
+    expect(delivery.peak()).toBe(3);
+    for (const sku of skus) {
+      const expected = batch
+        .filter((change) => change.envelope!.after!.sku === sku)
+        .map((change) => `${sku}@${change.positionText!.slice(-2)}`);
+      expect(delivery.order.filter((entry) => entry.startsWith(`${sku}@`))).toEqual(expected);
+    }
+  });
+
+  it('dead-letters an undeliverable event and carries on with the same SKU’s later events', async () => {
+    const batch = [update('A', 1), update('A', 2), update('B', 3), update('A', 4)];
+    const rejected = batch[1]!.positionText!;
+    const delivery = recordingDelivery((call) =>
+      call.change.position === rejected
+        ? { kind: 'dead-letter', reason: 'rejected', detail: 'HTTP 400: {"error":"sku rejected"}' }
+        : { kind: 'applied' },
+    );
+    const { sink, metrics } = sinkWith(delivery);
+    const letters = await sink.apply(batch, never);
+    expect(letters).toEqual([{ record: batch[1], reason: 'rejected', detail: 'HTTP 400: {"error":"sku rejected"}' }]);
+    expect(delivery.order).toHaveLength(4);
+    expect((await metrics.applied.get()).values[0]?.value).toBe(3);
+  });
+
+  it('counts duplicates apart from applied events', async () => {
+    const { sink, metrics } = sinkWith(recordingDelivery(() => ({ kind: 'duplicate' })));
+    await sink.apply([update('A'), update('B')], never);
+    expect((await metrics.deduplicated.get()).values[0]?.value).toBe(2);
+    expect((await metrics.applied.get()).values[0]?.value).toBe(0);
+  });
+
+  it('dead-letters a malformed stock event as malformed and skips tombstones', async () => {
+    const broken = update('A');
+    broken.envelope!.after = { warehouse: 'WH-A', on_hand: 1, reserved: 0 };
+    const tombstone = { ...update('A'), envelope: null, positionText: null };
+    const delivery = recordingDelivery();
+    const { sink } = sinkWith(delivery);
+    const letters = await sink.apply([broken, tombstone, update('B')], never);
+    expect(letters.map((letter) => letter.reason)).toEqual(['malformed']);
+    expect(delivery.order).toHaveLength(1);
+  });
+
+  it('fails the batch (for the consumer to retry) when a delivery throws, after the running SKUs finish', async () => {
+    const delivery = recordingDelivery();
+    const failing = {
+      ...delivery,
+      deliver: async (call: WmsCall): Promise<DeliveryOutcome> => {
+        if (call.change.sku === 'B') throw new Error('stopping');
+        return delivery.deliver(call);
+      },
+    };
+    const { sink } = sinkWith(failing as ReturnType<typeof recordingDelivery>, 2);
+    await expect(sink.apply([update('A'), update('B'), update('A')], never)).rejects.toThrow('stopping');
+    expect(delivery.order.filter((entry) => entry.startsWith('A@'))).toHaveLength(2);
+  });
+});
