@@ -105,7 +105,7 @@ async function writeBacklog(shard: ShardBacklog['shard'], run: number, options: 
       const last = Math.min(options.bulkRows, first + options.bulkTransactionRows - 1);
       await client.query(`insert into ${schema}.t select ${seedRows} + g, 0, md5(g::text) from generate_series(${first}, ${last}) g`);
     }
-    const end = await client.query<{ lsn: string }>('select pg_current_wal_lsn()::text as lsn');
+    const end = await client.query<{ lsn: string }>('select pg_current_wal_insert_lsn()::text as lsn');
     const events = Math.ceil(options.singleTransactions / clients) * clients + options.bulkRows;
     process.stdout.write(`run ${run}, shard ${shard.id}: backlog of ${events.toLocaleString('en')} changes written\n`);
     return { shard, schema, readerSlot, recvSlot, publication, endLsn: end.rows[0]!.lsn, events };

@@ -31,12 +31,16 @@ describe('wal-reader memory on a huge transaction', () => {
     const table = `${fixture.schema}.big`;
 
     await fixture.db.query(`insert into big select g, md5(g::text) from generate_series(1, ${rows}) g`);
-    const committedAt = parseLsn((await fixture.db.query<{ lsn: string }>('select pg_current_wal_lsn()::text as lsn')).rows[0]!.lsn);
+    // The insert position, not pg_current_wal_lsn(): with synchronous_commit off the write position can
+    // still be short of the commit record just after the commit returns.
+    const committedAt = parseLsn((await fixture.db.query<{ lsn: string }>('select pg_current_wal_insert_lsn()::text as lsn')).rows[0]!.lsn);
     const started = Date.now();
 
     await waitFor(
-      'the slot to confirm the big transaction',
-      async () => parseLsn((await fixture.slotConfirmedFlush()) ?? '0/0') >= committedAt,
+      'every row of the big transaction in Kafka and the slot confirmed past its commit',
+      async () =>
+        (await scrapeMetric(reader.port, 'cdc_reader_events_total', { table, op: 'c' })) === rows &&
+        parseLsn((await fixture.slotConfirmedFlush()) ?? '0/0') >= committedAt,
       300_000,
       500,
     );

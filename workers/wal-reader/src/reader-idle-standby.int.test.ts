@@ -26,7 +26,7 @@ describe('wal-reader heartbeats and standby', () => {
     await fixture.db.query(
       `create table public.${fixture.schema}_noise as select g, repeat('x', 200) as filler from generate_series(1, 20000) g`,
     );
-    const current = await fixture.db.query<{ lsn: string }>('select pg_current_wal_lsn()::text as lsn');
+    const current = await fixture.db.query<{ lsn: string }>('select pg_current_wal_insert_lsn()::text as lsn');
     const target = parseLsn(current.rows[0]!.lsn);
 
     const confirmed = await waitFor(
