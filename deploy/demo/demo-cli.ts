@@ -1,136 +1,248 @@
-import { AvroCodec, createKafka, createRegistryClient, createLogger } from '@inventory-cdc/shared';
-import { Client } from 'pg';
+import { createKafka, createLogger, shardOf } from '@inventory-cdc/shared';
+import { inventoryDdl, seedStock, skuName, waitFor, warehouses } from '@inventory-cdc/shared/testing';
+import Redis from 'ioredis';
+import { Client, Pool } from 'pg';
 import { stackUp } from '../local/stack';
-import { WorkerProcess, inventoryDdl, readTopics, shardOf } from '@inventory-cdc/shared/testing';
+import { DemoFleet, fleetFile, stopKeptFleet } from './demo-fleet';
+import { UsageError, demoUsage, parseDemoArgs, type DemoOptions } from './demo-options';
+import { FlashSale } from './flash-sale';
+import { LiveView } from './live-view';
+import { formatReconciliation, reconcile, type Reconciliation } from './reconcile';
+import { erpView, postgresView, redisView, wmsView } from './stock-views';
 
 /**
- * `npm run demo`: the local stack, the inventory schema on every shard, one wal-reader per shard, a burst
- * of stock changes, and the change events counted back from Kafka (read_committed) per shard and op.
- * Options: --keep (leave the readers running), --shards N, --skus N.
+ * `npm run demo`: the whole fleet on the local stack through a flash sale.
+ *
+ * Brings the stack up; creates the inventory schema on every shard and seeds the catalogue (SKU → shard by
+ * `shardOf`); starts one wal-reader per shard, the redis-cache, wms-adapter and erp-adapter sinks and the
+ * reference WMS and ERP receivers as separate processes; waits until the catalogue has reached every
+ * system; runs the flash sale under a live view; and ends with a reconciliation of Postgres, Redis, the
+ * WMS and the ERP, exiting 1 when anything differs. See `demoUsage` for the options.
  */
-async function main(): Promise<number> {
-  const args = parseArgs(process.argv.slice(2));
-  const say = (line: string): void => void process.stdout.write(`${line}\n`);
-  say(`stack: starting (${args.shards} shards)…`);
-  const stack = await stackUp({ shards: args.shards, log: (line) => say(`  ${line}`) });
-  const shards = stack.shards.slice(0, args.shards);
-  const prefix = `demo_${new Date().toISOString().replace(/\D/g, '').slice(0, 14)}`;
 
-  const clients = await Promise.all(
+const schema = 'inventory';
+const seedOnHand = 100;
+/** Redis database of the demo's read model; the tests use 1–15. */
+const redisDatabase = 0;
+const receiversDatabase = 'demo_receivers';
+const say = (line: string): void => void process.stdout.write(`${line}\n`);
+
+async function prepareShards(shards: Client[], options: DemoOptions, hotSkus: string[]): Promise<void> {
+  await Promise.all(
+    shards.map(async (client) => {
+      // An earlier demo's slots would hold WAL back forever: drop the idle ones with their publications.
+      await client.query(
+        `select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name like 'cdc\\_demo\\_%' and not active`,
+      );
+      for (const { pubname } of (
+        await client.query<{ pubname: string }>(`select pubname from pg_publication where pubname like 'cdc\\_demo\\_%'`)
+      ).rows)
+        await client.query(`drop publication ${pubname}`);
+      await client.query(`drop schema if exists ${schema} cascade`);
+      await client.query(inventoryDdl(schema));
+      // The ERP's postings are deltas: they need whole before images of every stock update.
+      await client.query(`alter table ${schema}.stock replica identity full`);
+    }),
+  );
+  await seedStock(shards, schema, options.skus, seedOnHand);
+  // The sale's SKUs start with more stock, so the sale lasts; replenishment keeps it going.
+  const hotStock = Math.max(seedOnHand, options.buyers * 2);
+  for (const sku of hotSkus)
+    await shards[shardOf(sku, shards.length)]!.query(`update ${schema}.stock set on_hand = $2 where sku = $1`, [sku, hotStock]);
+}
+
+async function recreateDatabase(adminUrl: string, database: string): Promise<string> {
+  const admin = new Client({ connectionString: adminUrl });
+  await admin.connect();
+  try {
+    await admin.query(`drop database if exists ${database} with (force)`);
+    await admin.query(`create database ${database}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(adminUrl);
+  url.pathname = `/${database}`;
+  return url.toString();
+}
+
+/** Deletes the topics of earlier demo runs, so Kafka's disk use stays bounded over many runs. */
+async function deleteEarlierDemoTopics(brokers: string[], prefix: string): Promise<number> {
+  const admin = createKafka(
+    { brokers, ssl: false, connectionTimeoutMs: 3_000, requestTimeoutMs: 30_000 },
+    'demo-admin',
+    createLogger({ service: 'demo', level: 'warn' }),
+  ).admin();
+  await admin.connect();
+  try {
+    const stale = (await admin.listTopics()).filter((topic) => topic.startsWith('demo_') && !topic.startsWith(`${prefix}.`));
+    if (stale.length > 0) await admin.deleteTopics({ topics: stale, timeout: 30_000 });
+    return stale.length;
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+async function reconcileAll(pools: Pool[], redis: Redis, fleet: DemoFleet): Promise<Reconciliation> {
+  const [truth, cache, wms, erp] = await Promise.all([
+    postgresView(pools, schema),
+    redisView(redis),
+    wmsView(fleet.url('wms-receiver')),
+    erpView(fleet.url('erp-receiver')),
+  ]);
+  return reconcile(truth, { Redis: cache, WMS: wms, ERP: erp });
+}
+
+/** Waits until every system equals Postgres (or the timeout); answers the last reconciliation. */
+async function settle(
+  pools: Pool[],
+  redis: Redis,
+  fleet: DemoFleet,
+  timeoutMs: number,
+  onProgress?: (result: Reconciliation) => void,
+): Promise<Reconciliation> {
+  let last: Reconciliation | undefined;
+  await waitFor(
+    'every system to equal Postgres',
+    async () => {
+      last = await reconcileAll(pools, redis, fleet);
+      onProgress?.(last);
+      return last.differences.length === 0;
+    },
+    timeoutMs,
+    1_000,
+  ).catch(() => undefined);
+  return last ?? reconcileAll(pools, redis, fleet);
+}
+
+async function main(argv: string[]): Promise<number> {
+  let options: DemoOptions;
+  try {
+    options = parseDemoArgs(argv);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    process.stderr.write(`${error.message}\n\n${demoUsage}\n`);
+    return 2;
+  }
+  if (options.stop) {
+    const stopped = await stopKeptFleet(say);
+    if (stopped === 0) say('no demo fleet is running');
+    return 0;
+  }
+  await stopKeptFleet(say);
+
+  say(`stack: starting (${options.shards} shards)…`);
+  const stack = await stackUp({ shards: options.shards, log: (line) => say(`  ${line}`) });
+  const shards = stack.shards.slice(0, options.shards);
+  const prefix = `demo_${new Date().toISOString().replace(/\D/g, '').slice(0, 14)}`;
+  const skus = Array.from({ length: options.skus }, (_, index) => skuName(index));
+  // Hot SKUs spread over the catalogue (and so over the shards), not the first few.
+  const hotSkus = Array.from({ length: options.hotSkus }, (_, index) => skus[Math.floor(((index + 0.5) * skus.length) / options.hotSkus)]!);
+  const hotSet = new Set(hotSkus);
+
+  const pools = shards.map(
+    (shard) =>
+      new Pool({ connectionString: shard.url, max: Math.min(40, Math.ceil(options.buyers / shards.length)), options: '-c TimeZone=UTC' }),
+  );
+  const redis = new Redis(`${stack.redisUrl}/${redisDatabase}`, { lazyConnect: true });
+  await redis.connect();
+  const admins = await Promise.all(
     shards.map(async (shard) => {
       const client = new Client({ connectionString: shard.url });
       await client.connect();
-      // Earlier demo runs' slots would hold WAL back forever: drop the idle ones, then start from a clean schema.
-      await client.query(
-        `select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name like 'cdc_demo_%' and not active`,
-      );
-      for (const row of (await client.query<{ pubname: string }>(`select pubname from pg_publication where pubname like 'cdc_demo_%'`))
-        .rows) {
-        await client.query(`drop publication ${row.pubname}`);
-      }
-      await client.query('drop schema if exists inventory cascade');
-      await client.query(inventoryDdl('inventory'));
       return client;
     }),
   );
-
-  const skus = Array.from({ length: args.skus }, (_, i) => `SKU-${String(i).padStart(6, '0')}`);
-  const warehouses = ['WH-A', 'WH-B', 'WH-C'];
-  for (const [index, client] of clients.entries()) {
-    const mine = skus.filter((sku) => shardOf(sku, shards.length) === index);
-    await client.query(
-      `insert into inventory.stock (sku, warehouse, on_hand) select s, w, 100 from unnest($1::text[]) s, unnest($2::text[]) w`,
-      [mine, warehouses],
+  let fleet: DemoFleet | undefined;
+  let keep = false;
+  try {
+    await prepareShards(admins, options, hotSkus);
+    say(
+      `seeded ${options.skus.toLocaleString('en')} SKUs × ${warehouses.length} warehouses over ${shards.length} shards (SKU → shard: FNV-1a mod ${shards.length}); hot SKUs: ${hotSkus.join(', ')}`,
     );
-  }
-  say(`seeded ${skus.length} SKUs × ${warehouses.length} warehouses over ${shards.length} shards (they arrive as snapshot events)`);
+    const receiversUrl = await recreateDatabase(shards[0]!.url, receiversDatabase);
+    await redis.flushdb();
+    const deleted = await deleteEarlierDemoTopics(stack.kafkaBrokers, prefix);
+    if (deleted > 0) say(`deleted ${deleted} topics of earlier demo runs`);
 
-  const readers = shards.map((shard, index) => {
-    const port = 19100 + index;
-    const worker = new WorkerProcess(
-      'wal-reader',
-      {
-        CDC__SERVICE_NAME: `wal-reader-${shard.id}`,
-        CDC__HTTP__PORT: String(port),
-        CDC__KAFKA__BROKERS: stack.kafkaBrokers.join(','),
-        CDC__REGISTRY__URL: stack.registryUrl,
-        CDC__SHARD__ID: String(shard.id),
-        CDC__SHARD__CONNECTION__HOST: shard.host,
-        CDC__SHARD__CONNECTION__PORT: String(shard.port),
-        CDC__SHARD__CONNECTION__DATABASE: shard.database,
-        CDC__SHARD__CONNECTION__USER: shard.user,
-        CDC__CAPTURE__SCHEMAS: '[inventory]',
-        CDC__TOPICS__PREFIX: prefix,
-      },
-      `wal-reader-${shard.id}`,
-      'demo-logs',
+    fleet = new DemoFleet({ ...stack, shards }, prefix, schema, receiversUrl, `${stack.redisUrl}/${redisDatabase}`);
+    await fleet.checkPorts();
+    say('fleet: starting the reference WMS and ERP and one wal-reader per shard (the catalogue goes out as snapshot events)…');
+    await fleet.startReceiversAndReaders();
+    say('fleet: starting the redis-cache, wms-adapter and erp-adapter sinks…');
+    await fleet.startSinks();
+    for (const { member, process } of fleet.members)
+      say(`  ${member.name.padEnd(14)} pid ${String(process.pid).padEnd(7)} ${member.url}  log ${process.logFile}`);
+
+    const loadStarted = Date.now();
+    let lastReport = 0;
+    const loaded = await settle(pools, redis, fleet, 300_000, (result) => {
+      if (Date.now() - lastReport < 5_000) return;
+      lastReport = Date.now();
+      const pending = result.systems
+        .map((system) => `${system} ${result.differences.filter((d) => d.system === system).length.toLocaleString('en')}`)
+        .join(', ');
+      say(`  catalogue on its way: rows still differing — ${pending}`);
+    });
+    if (loaded.differences.length > 0) {
+      formatReconciliation(loaded).forEach(say);
+      throw new Error('the catalogue did not reach every system within 5 minutes');
+    }
+    say(`catalogue in Redis, the WMS and the ERP after ${((Date.now() - loadStarted) / 1000).toFixed(1)} s\n`);
+
+    const sale = new FlashSale({
+      pools,
+      schema,
+      durationMs: options.durationSeconds * 1000,
+      buyers: options.buyers,
+      hotSkus,
+      otherSkus: skus.filter((sku) => !hotSet.has(sku)),
+    });
+    say(`flash sale: ${options.buyers} buyers for ${options.durationSeconds} s, four in five orders for ${hotSkus.join(', ')}`);
+    const view = new LiveView(fleet, sale, pools, redis, schema, hotSkus, (sku) => shardOf(sku, shards.length), options.durationSeconds);
+    view.start();
+    await sale.run();
+    view.phase = 'draining';
+    const drainStarted = Date.now();
+    const result = await settle(pools, redis, fleet, 120_000);
+    const drainSeconds = (Date.now() - drainStarted) / 1000;
+    await view.stop();
+
+    const { counters } = sale;
+    say('');
+    say(
+      `sale over: ${counters.purchases.toLocaleString('en')} purchases, ${counters.soldOut.toLocaleString('en')} refused as sold out, ${counters.restocks.toLocaleString('en')} restocks, ${counters.shipments.toLocaleString('en')} shipments, ${counters.errors} errors${counters.lastError ? ` (last: ${counters.lastError})` : ''}`,
     );
-    worker.start();
-    return { worker, port, shard };
-  });
-  await Promise.all(readers.map((reader) => reader.worker.waitReady(reader.port, 120_000)));
-  say(`wal-readers ready: ${readers.map((reader) => `shard ${reader.shard.id} → http://127.0.0.1:${reader.port}/metrics`).join(', ')}`);
+    say(`every system caught up ${drainSeconds.toFixed(1)} s after the last sale transaction`);
+    formatReconciliation(result).forEach(say);
+    const clean = result.differences.length === 0;
 
-  const updates = Math.min(2_000, skus.length);
-  for (let i = 0; i < updates; i++) {
-    const sku = skus[i % skus.length]!;
-    const client = clients[shardOf(sku, shards.length)]!;
-    await client.query(
-      `update inventory.stock set on_hand = on_hand - 1, updated_at = now() where sku = $1 and warehouse = 'WH-A' and on_hand > 0`,
-      [sku],
-    );
+    if (options.keep) {
+      keep = true;
+      fleet.detach();
+      say(
+        `\n--keep: the fleet keeps running (pids and URLs in ${fleetFile}); npm run demo -- --stop ends it, npm run stack:down the stack`,
+      );
+      return clean ? 0 : 1;
+    }
+    return clean ? 0 : 1;
+  } finally {
+    if (fleet && !keep) {
+      const failures = await fleet.stop();
+      say(
+        failures.length === 0
+          ? 'fleet stopped; the stack stays up (npm run stack:down stops it)'
+          : `fleet stopped with problems: ${failures.join(', ')}`,
+      );
+    }
+    redis.disconnect();
+    await Promise.all([...pools.map((pool) => pool.end()), ...admins.map((client) => client.end())]);
   }
-  say(`committed ${updates} stock decrements`);
-
-  const expected = skus.length * warehouses.length + updates;
-  const logger = createLogger({ service: 'demo', level: 'warn' });
-  const kafka = createKafka(
-    { brokers: stack.kafkaBrokers, ssl: false, connectionTimeoutMs: 3_000, requestTimeoutMs: 30_000 },
-    'demo',
-    logger,
-  );
-  const codec = new AvroCodec(createRegistryClient({ url: stack.registryUrl, compatibility: 'BACKWARD' }));
-  const started = Date.now();
-  const records = await readTopics(kafka, codec, [`${prefix}.inventory.stock`], (seen) => seen.length >= expected, 120_000);
-  const counts = new Map<string, number>();
-  for (const record of records) {
-    const event = record.value as { op: string; source: { shard: number } } | null;
-    if (!event) continue;
-    const key = `shard ${event.source.shard} · ${event.op}`;
-    counts.set(key, (counts.get(key) ?? 0) + 1);
-  }
-  say(`\nchange events on ${prefix}.inventory.stock (read_committed, ${((Date.now() - started) / 1000).toFixed(1)} s):`);
-  for (const [key, count] of [...counts].sort()) say(`  ${key.padEnd(14)} ${count}`);
-  const ok = records.length === expected;
-  say(ok ? `all ${expected} changes arrived exactly once` : `expected ${expected} events, got ${records.length}`);
-  say('\nnot yet part of the demo: the Redis, WMS and ERP sinks, the flash sale, the live view and the reconciliation report.');
-  await codec.close();
-  await Promise.all(clients.map((client) => client.end()));
-
-  if (args.keep) {
-    say(`--keep: readers stay up (pids ${readers.map((reader) => reader.worker.pid).join(', ')}); stop the stack with npm run stack:down`);
-    return ok ? 0 : 1;
-  }
-  const codes = await Promise.all(readers.map((reader) => reader.worker.terminate()));
-  say(`readers stopped (exit codes ${codes.join(', ')}); the stack stays up — npm run stack:down stops it`);
-  return ok && codes.every((code) => code === 0) ? 0 : 1;
 }
 
-function parseArgs(argv: string[]): { keep: boolean; shards: number; skus: number } {
-  const value = (name: string, fallback: number): number => {
-    const index = argv.indexOf(name);
-    if (index < 0) return fallback;
-    const parsed = Number(argv[index + 1]);
-    if (!Number.isInteger(parsed) || parsed <= 0) throw new Error(`${name} needs a positive integer`);
-    return parsed;
-  };
-  return { keep: argv.includes('--keep'), shards: value('--shards', 2), skus: value('--skus', 1_000) };
-}
-
-main().then(
+main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error: unknown) => {
-    process.stderr.write(`demo failed: ${error instanceof Error ? error.stack : String(error)}\n`);
+    process.stderr.write(`demo failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
     process.exit(1);
   },
 );

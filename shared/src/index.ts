@@ -20,3 +20,5 @@ export * from './dead-letter';
 export * from './sink-metrics';
 export * from './redis-client';
 export * from './sink-config';
+export * from './sharding';
+export * from './stock-cache-keys';

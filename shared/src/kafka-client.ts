@@ -10,6 +10,7 @@ import {
 import type { KafkaConfig } from './config-common';
 import type { Logger } from './logger';
 import type { Readiness } from './readiness';
+import { retry } from './retry';
 
 const levelNames: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
   [logLevel.ERROR]: 'error',
@@ -75,9 +76,23 @@ export async function ensureTopics(kafka: Kafka, topics: ITopicConfig[]): Promis
   const admin = kafka.admin();
   await admin.connect();
   try {
-    const existing = new Set(await admin.listTopics());
-    const missing = topics.filter((topic) => !existing.has(topic.topic));
-    if (missing.length > 0) await admin.createTopics({ topics: missing, waitForLeaders: true });
+    // Right after a creation (by us or by another member starting at the same time) the broker can answer
+    // metadata requests with UNKNOWN_TOPIC_OR_PARTITION for a moment, which kafkajs's own wait for leaders
+    // does not retry: retry the whole check-and-create briefly instead.
+    await retry(
+      async () => {
+        const existing = new Set(await admin.listTopics());
+        const missing = topics.filter((topic) => !existing.has(topic.topic));
+        if (missing.length > 0) await admin.createTopics({ topics: missing, waitForLeaders: true });
+        await admin.fetchTopicMetadata({ topics: topics.map((topic) => topic.topic) });
+      },
+      {
+        initialDelayMs: 100,
+        maxDelayMs: 1_000,
+        maxElapsedMs: 30_000,
+        retryOn: (error) => error instanceof Error && (error as { type?: string }).type === 'UNKNOWN_TOPIC_OR_PARTITION',
+      },
+    );
   } finally {
     await admin.disconnect();
   }

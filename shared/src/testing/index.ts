@@ -5,3 +5,4 @@ export * from './topic-reader';
 export * from './worker-process';
 export * from './inventory-workload';
 export * from './fleet-fixture';
+export * from './metrics-text';

@@ -1,4 +1,8 @@
-import type { Client } from 'pg';
+import type { ClientBase } from 'pg';
+import { shardOf } from '../sharding';
+
+/** A connection or a pool: anything that runs one statement. */
+export type Queryable = Pick<ClientBase, 'query'>;
 
 /** The inventory tables of one shard, in schema `schema` (the demo uses `inventory`). */
 export function inventoryDdl(schema: string): string {
@@ -29,18 +33,7 @@ export function inventoryDdl(schema: string): string {
   );`;
 }
 
-/**
- * SKU → shard: FNV-1a of the SKU text, modulo the shard count. Stable (a pure function of the SKU) and not
- * monotonic (consecutive SKUs scatter over the shards), so a hot range never lands on one shard.
- */
-export function shardOf(sku: string, shards: number): number {
-  let hash = 0x811c9dc5;
-  for (let index = 0; index < sku.length; index++) {
-    hash ^= sku.charCodeAt(index);
-    hash = Math.imul(hash, 0x01000193) >>> 0;
-  }
-  return hash % shards;
-}
+export { shardOf } from '../sharding';
 
 export const warehouses = ['WH-A', 'WH-B', 'WH-C'] as const;
 
@@ -49,7 +42,7 @@ export function skuName(index: number): string {
 }
 
 /** Seeds `skus` SKUs × the warehouses with `onHand` each, every SKU on its own shard. */
-export async function seedStock(clients: Client[], schema: string, skus: number, onHand: number): Promise<void> {
+export async function seedStock(clients: Queryable[], schema: string, skus: number, onHand: number): Promise<void> {
   const names = Array.from({ length: skus }, (_, index) => skuName(index));
   await Promise.all(
     clients.map((client, shard) =>
@@ -62,14 +55,15 @@ export async function seedStock(clients: Client[], schema: string, skus: number,
 }
 
 /**
- * A purchase as an application makes it: one transaction that decrements stock only when enough is left
- * (so stock never goes below zero in the truth), records the order and a reservation.
+ * A purchase as an application makes it: one transaction that reserves stock only when enough is
+ * available (on hand − reserved), so availability never goes below zero in the truth, and records the
+ * order and its reservation. `client` is a connection of its own (e.g. checked out of a pool).
  */
-export async function purchase(client: Client, schema: string, sku: string, warehouse: string, quantity: number): Promise<boolean> {
+export async function purchase(client: ClientBase, schema: string, sku: string, warehouse: string, quantity: number): Promise<boolean> {
   await client.query('begin');
   try {
     const updated = await client.query(
-      `update ${schema}.stock set on_hand = on_hand - $3, reserved = reserved + $3, updated_at = now() where sku = $1 and warehouse = $2 and on_hand - reserved >= $3`,
+      `update ${schema}.stock set reserved = reserved + $3, updated_at = now() where sku = $1 and warehouse = $2 and on_hand - reserved >= $3`,
       [sku, warehouse, quantity],
     );
     if (updated.rowCount === 0) {
@@ -94,12 +88,32 @@ export async function purchase(client: Client, schema: string, sku: string, ware
   }
 }
 
-/** A restock (or a shipment that releases reservations): a second kind of stock change. */
-export async function restock(client: Client, schema: string, sku: string, warehouse: string, quantity: number): Promise<void> {
-  await client.query(
-    `update ${schema}.stock set on_hand = on_hand + $3, reserved = greatest(reserved - 1, 0), updated_at = now() where sku = $1 and warehouse = $2`,
-    [sku, warehouse, quantity],
+/**
+ * Ships the oldest reservation of `sku` in `warehouse`, if any: the reserved units leave on hand and the
+ * reservation, and the order is marked shipped — one transaction. Returns whether something shipped.
+ */
+export async function ship(client: Queryable, schema: string, sku: string, warehouse: string): Promise<boolean> {
+  const result = await client.query(
+    `with shipped as (
+       delete from ${schema}.reservations where id = (
+         select id from ${schema}.reservations where sku = $1 and warehouse = $2 order by id limit 1 for update skip locked)
+       returning quantity, order_id),
+     stock as (
+       update ${schema}.stock s set on_hand = on_hand - shipped.quantity, reserved = reserved - shipped.quantity, updated_at = now()
+       from shipped where s.sku = $1 and s.warehouse = $2 returning 1)
+     update ${schema}.orders o set status = 'shipped' from shipped, stock where o.id = shipped.order_id`,
+    [sku, warehouse],
   );
+  return (result.rowCount ?? 0) > 0;
+}
+
+/** A restock: `quantity` more units on hand (always a change, so always an event). */
+export async function restock(client: Queryable, schema: string, sku: string, warehouse: string, quantity: number): Promise<void> {
+  await client.query(`update ${schema}.stock set on_hand = on_hand + $3, updated_at = now() where sku = $1 and warehouse = $2`, [
+    sku,
+    warehouse,
+    quantity,
+  ]);
 }
 
 export interface StockRow {
@@ -110,7 +124,7 @@ export interface StockRow {
 }
 
 /** The truth: every stock row of every shard, keyed `sku|warehouse`. */
-export async function stockTruth(clients: Client[], schema: string): Promise<Map<string, StockRow>> {
+export async function stockTruth(clients: Queryable[], schema: string): Promise<Map<string, StockRow>> {
   const truth = new Map<string, StockRow>();
   for (const client of clients) {
     const result = await client.query<{ sku: string; warehouse: string; on_hand: number; reserved: number }>(

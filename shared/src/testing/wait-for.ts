@@ -1,5 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 
+/** Thrown by a probe when waiting longer cannot help (e.g. the awaited process exited): ends the wait at once. */
+export class WaitAbandoned extends Error {
+  override name = 'WaitAbandoned';
+}
+
 /** Polls `probe` until it returns a value other than undefined/false, or fails after `timeoutMs`. */
 export async function waitFor<T>(
   what: string,
@@ -14,6 +19,7 @@ export async function waitFor<T>(
       const value = await probe();
       if (value !== undefined && value !== false) return value;
     } catch (error) {
+      if (error instanceof WaitAbandoned) throw error;
       lastError = error;
     }
     await sleep(intervalMs);

@@ -1,7 +1,8 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { waitFor } from './wait-for';
+import { parsePrometheusText, sumOf } from './metrics-text';
+import { WaitAbandoned, waitFor } from './wait-for';
 
 const repositoryRoot = resolve(__dirname, '../../..');
 
@@ -18,20 +19,21 @@ export function buildWorkspace(): void {
 }
 
 /**
- * A worker started as its own process from its compiled `dist/main.js` (as in production), configured
- * through `CDC__…` variables, with its output in `.local/<logDirectory>/<name>.log`. `kill()` is kill -9:
- * no cleanup code of the worker runs.
+ * A Node program started as its own process (`node <argv>`), configured through its environment, with
+ * stdout and stderr appended to `.local/<logDirectory>/<name>.log`. The log file is the child's own
+ * descriptor, not a pipe through this process, so a child outlives its starter when asked to (the demo's
+ * `--keep`). `kill()` is kill -9: no cleanup code of the program runs.
  */
-export class WorkerProcess {
+export class ManagedProcess {
   private child: ChildProcess | undefined;
   private exited: Promise<number | null> | undefined;
   readonly logFile: string;
 
   constructor(
-    /** The worker package's folder name, e.g. `wal-reader`. */
-    private readonly worker: string,
-    private readonly env: Record<string, string>,
     readonly name: string,
+    /** Arguments of `node`: the script and its arguments. */
+    private readonly argv: string[],
+    private readonly env: Record<string, string>,
     logDirectory = 'test-logs',
   ) {
     const logs = join(repositoryRoot, '.local', logDirectory);
@@ -44,17 +46,23 @@ export class WorkerProcess {
   }
 
   start(): void {
-    const log = createWriteStream(this.logFile, { flags: 'a' });
-    buildWorkspace();
-    const child = spawn(process.execPath, [join(repositoryRoot, 'workers', this.worker, 'dist', 'main.js')], {
-      cwd: repositoryRoot,
-      env: { ...process.env, ...this.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    child.stdout?.pipe(log);
-    child.stderr?.pipe(log);
-    this.child = child;
-    this.exited = new Promise((resolveExit) => child.once('exit', (code) => resolveExit(code)));
+    const log = openSync(this.logFile, 'a');
+    try {
+      const child = spawn(process.execPath, this.argv, {
+        cwd: repositoryRoot,
+        env: { ...process.env, ...this.env },
+        stdio: ['ignore', log, log],
+      });
+      this.child = child;
+      this.exited = new Promise((resolveExit) => child.once('exit', (code) => resolveExit(code)));
+    } finally {
+      closeSync(log);
+    }
+  }
+
+  /** Lets this process end without waiting for the child (which keeps running). */
+  detach(): void {
+    this.child?.unref();
   }
 
   /** kill -9, then waits for the process to be gone. */
@@ -85,7 +93,7 @@ export class WorkerProcess {
     await waitFor(
       `${this.name} ready`,
       async () => {
-        if (!this.isRunning()) throw new Error(`${this.name} exited (see ${this.logFile})`);
+        if (!this.isRunning()) throw new WaitAbandoned(`${this.name} exited (see ${this.logFile})`);
         const response = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined);
         return response?.status === 200;
       },
@@ -95,15 +103,25 @@ export class WorkerProcess {
   }
 }
 
-/** Reads a worker's /metrics and returns the value of one series (first match of name and labels). */
-export async function scrapeMetric(port: number, name: string, labels: Record<string, string> = {}): Promise<number | undefined> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(name)) continue;
-    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (.+)$/.exec(line);
-    if (!match || match[1] !== name) continue;
-    const labelText = match[2] ?? '';
-    if (Object.entries(labels).every(([key, value]) => labelText.includes(`${key}="${value}"`))) return Number(match[3]);
+/** A worker of the fleet, run from its compiled `workers/<worker>/dist/main.js` exactly as deployed. */
+export class WorkerProcess extends ManagedProcess {
+  constructor(
+    /** The worker package's folder name, e.g. `wal-reader`. */
+    worker: string,
+    env: Record<string, string>,
+    name: string,
+    logDirectory = 'test-logs',
+  ) {
+    super(name, [join(repositoryRoot, 'workers', worker, 'dist', 'main.js')], env, logDirectory);
   }
-  return undefined;
+
+  override start(): void {
+    buildWorkspace();
+    super.start();
+  }
+}
+
+/** Reads a worker's /metrics and returns the sum of the series of `name` whose labels include `labels`. */
+export async function scrapeMetric(port: number, name: string, labels: Record<string, string> = {}): Promise<number | undefined> {
+  return sumOf(parsePrometheusText(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()), name, labels);
 }

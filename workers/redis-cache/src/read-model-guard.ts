@@ -1,6 +1,5 @@
-import type { Logger } from '@inventory-cdc/shared';
+import { cacheKeys, type Logger } from '@inventory-cdc/shared';
 import type { Redis } from 'ioredis';
-import { cacheKeys } from './cache-keys';
 import { rebuildStock, type RebuildShard } from './stock-rebuild';
 
 /**

@@ -13,7 +13,7 @@ import {
 import { Redis } from 'ioredis';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from 'pg';
-import { cacheKeys } from './cache-keys';
+import { cacheKeys } from '@inventory-cdc/shared';
 
 const skus = 120;
 const kills = 20;

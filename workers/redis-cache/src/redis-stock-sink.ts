@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
+  cacheKeys,
   dispositionOf,
   type ChangeSink,
   type ConsumedChange,
@@ -10,7 +11,6 @@ import {
   type TopicPartitionOffset,
 } from '@inventory-cdc/shared';
 import type { Redis } from 'ioredis';
-import { cacheKeys } from './cache-keys';
 import { stockChangeOf, type StockChange } from './stock-change';
 
 /** Changes per script call: bounds the time Redis spends in one atomic script. */

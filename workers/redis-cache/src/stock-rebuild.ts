@@ -1,8 +1,7 @@
-import { encodePosition, parseLsn, pgClientConfig, type Logger, type PostgresConnection } from '@inventory-cdc/shared';
+import { cacheKeys, encodePosition, parseLsn, pgClientConfig, type Logger, type PostgresConnection } from '@inventory-cdc/shared';
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { Client } from 'pg';
-import { cacheKeys } from './cache-keys';
 import { stockScript } from './redis-stock-sink';
 
 export interface RebuildShard {

@@ -1,5 +1,5 @@
 /**
- * Every Redis key and channel the redis-cache uses, in one place. Keys of one SKU share the hash tag
+ * Every Redis key and channel of the stock read model (written by redis-cache, read by storefronts), in one place. Keys of one SKU share the hash tag
  * `{<sku>}`, so they live in one Redis Cluster slot and a script may touch them together.
  *
  * `cdc:stock:{SKU}` is a hash per SKU:

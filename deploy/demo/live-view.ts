@@ -1,0 +1,155 @@
+import { MetricNames } from '@inventory-cdc/shared';
+import { bucketsOf, bucketsSince, histogramQuantile, maxOf, scrapeSamples, sumOf, type Sample } from '@inventory-cdc/shared/testing';
+import type Redis from 'ioredis';
+import type { Pool } from 'pg';
+import type { DemoFleet } from './demo-fleet';
+import type { FlashSale } from './flash-sale';
+import { renderLiveView, type LiveModel } from './live-view-render';
+
+interface Observation {
+  at: number;
+  purchases: number;
+  metrics: Map<string, Sample[]>;
+}
+
+/** Latency quantiles over this window, so the figures follow the sale instead of averaging the whole run. */
+const quantileWindowMs = 5_000;
+
+/**
+ * The demo's live terminal view: every second it scrapes every worker's /metrics, reads the hot SKUs'
+ * availability from Postgres and from Redis, and redraws in place (ANSI cursor movement) when stdout is
+ * a terminal, or prints a compact line every 5 s when it is not (CI logs, pipes).
+ */
+export class LiveView {
+  private readonly history: Observation[] = [];
+  private drawnLines = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private lastPlainAt = 0;
+  phase: LiveModel['phase'] = 'flash sale';
+
+  constructor(
+    private readonly fleet: DemoFleet,
+    private readonly sale: FlashSale,
+    private readonly pools: Pool[],
+    private readonly redis: Redis,
+    private readonly schema: string,
+    private readonly hotSkus: string[],
+    private readonly shardOfSku: (sku: string) => number,
+    private readonly durationSeconds: number,
+    private readonly out: NodeJS.WriteStream = process.stdout,
+  ) {}
+
+  start(): void {
+    const tick = (): void => {
+      void this.refresh()
+        .catch((error: unknown) => this.out.write(`live view: ${error instanceof Error ? error.message : String(error)}\n`))
+        .finally(() => {
+          if (this.timer) this.timer = setTimeout(tick, 1_000);
+        });
+    };
+    this.timer = setTimeout(tick, 0);
+  }
+
+  async stop(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.phase = 'done';
+    await this.refresh(true);
+  }
+
+  private async observe(): Promise<Observation> {
+    const metrics = new Map<string, Sample[]>();
+    await Promise.all(
+      this.fleet.members
+        .filter(({ member }) => !member.kind.endsWith('receiver'))
+        .map(async ({ member }) => metrics.set(member.name, await scrapeSamples(`${member.url}/metrics`))),
+    );
+    return { at: Date.now(), purchases: this.sale.counters.purchases, metrics };
+  }
+
+  private async hotStock(): Promise<LiveModel['hot']> {
+    return Promise.all(
+      this.hotSkus.map(async (sku) => {
+        const [truth, cached] = await Promise.all([
+          this.pools[this.shardOfSku(sku)]!.query<{ available: string | null }>(
+            `select sum(on_hand - reserved)::text as available from ${this.schema}.stock where sku = $1`,
+            [sku],
+          ),
+          this.redis.hget(`cdc:stock:{${sku}}`, 'av'),
+        ]);
+        const available = truth.rows[0]?.available;
+        return { sku, postgres: available == null ? undefined : Number(available), redis: cached === null ? undefined : Number(cached) };
+      }),
+    );
+  }
+
+  private model(
+    now: Observation,
+    previous: Observation | undefined,
+    windowStart: Observation | undefined,
+    hot: LiveModel['hot'],
+  ): LiveModel {
+    const seconds = previous ? Math.max(0.001, (now.at - previous.at) / 1000) : 1;
+    const rate = (worker: string, name: string): number => {
+      const current = sumOf(now.metrics.get(worker) ?? [], name) ?? 0;
+      const before = previous ? (sumOf(previous.metrics.get(worker) ?? [], name) ?? current) : current;
+      return Math.max(0, current - before) / seconds;
+    };
+    const quantile = (worker: string, histogram: string, q: number): number | undefined => {
+      const current = bucketsOf(now.metrics.get(worker) ?? [], histogram);
+      const since = windowStart ? bucketsSince(current, bucketsOf(windowStart.metrics.get(worker) ?? [], histogram)) : current;
+      return histogramQuantile(q, since);
+    };
+    const ready = (worker: string): boolean => sumOf(now.metrics.get(worker) ?? [], MetricNames.workerReady) === 1;
+    return {
+      phase: this.phase,
+      progress: this.sale.progress,
+      elapsedSeconds: this.sale.elapsedMs / 1000,
+      durationSeconds: this.durationSeconds,
+      sale: { ...this.sale.counters, purchasesPerSecond: previous ? Math.max(0, now.purchases - previous.purchases) / seconds : 0 },
+      shards: this.fleet.shards.map((shard) => {
+        const worker = `wal-reader-${shard.id}`;
+        const samples = now.metrics.get(worker) ?? [];
+        return {
+          id: shard.id,
+          ready: ready(worker),
+          eventsPerSecond: rate(worker, MetricNames.readerEvents),
+          slotLagBytes: maxOf(samples, MetricNames.readerSlotConfirmedLag),
+          retainedWalBytes: maxOf(samples, MetricNames.readerSlotRetainedWal),
+          sourceToKafkaP99: quantile(worker, MetricNames.readerCommitLag, 0.99),
+        };
+      }),
+      sinks: ['redis-cache', 'wms-adapter', 'erp-adapter'].map((sink) => {
+        const samples = now.metrics.get(sink) ?? [];
+        return {
+          name: sink,
+          ready: ready(sink),
+          eventsPerSecond: rate(sink, MetricNames.sinkApplied),
+          lagMessages: sumOf(samples, MetricNames.sinkLagMessages),
+          lagSeconds: maxOf(samples, MetricNames.sinkLagSeconds),
+          p50: quantile(sink, MetricNames.sinkCommitToApplied, 0.5),
+          p99: quantile(sink, MetricNames.sinkCommitToApplied, 0.99),
+        };
+      }),
+      hot,
+    };
+  }
+
+  private async refresh(final = false): Promise<void> {
+    const [now, hot] = await Promise.all([this.observe(), this.hotStock()]);
+    const previous = this.history.at(-1);
+    const windowStart = this.history.find((observation) => now.at - observation.at <= quantileWindowMs);
+    this.history.push(now);
+    while (this.history.length > 0 && now.at - this.history[0]!.at > quantileWindowMs + 2_000) this.history.shift();
+    const lines = renderLiveView(this.model(now, previous, windowStart, hot));
+    if (this.out.isTTY) {
+      // Back to the first line of the previous frame, clear to the end of the screen, draw the new frame.
+      const rewind = this.drawnLines > 0 ? `\x1b[${this.drawnLines}F\x1b[0J` : '';
+      this.out.write(`${rewind}${lines.join('\n')}\n`);
+      this.drawnLines = lines.length;
+    } else if (final || now.at - this.lastPlainAt >= 5_000) {
+      this.lastPlainAt = now.at;
+      this.out.write(final ? `${lines.join('\n')}\n` : `${lines[0]}\n${lines[1]}\n`);
+    }
+  }
+}
