@@ -4,30 +4,68 @@
  *
  * Storage is formatted once, on the first start, with a cluster id kept in the data area; later starts reuse
  * the log dirs, so topics and committed offsets survive `stack:down` / `stack:up`.
+ *
+ * Besides the PLAINTEXT listener everything uses, a SASL_PLAINTEXT listener (PLAIN, SCRAM-SHA-256/512) on
+ * its own port lets tests prove the fleet's SASL settings against a real broker. Its users are fixed local
+ * development credentials (`localKafkaSasl`).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { KAFKA_VERSION, STACK_HOST, cacheDir, portPlan, stackDir } from './stack-plan';
-import { type LogFn, StackError, runCommand, spawnDetached } from './stack-process';
+import { type LogFn, StackError, portAnswers, runCommand, spawnDetached } from './stack-process';
 import { defaultJava, runMaven } from './stack-jvm';
 import type { StackService } from './stack-service';
 
 const MAIN_CLASS = 'kafka.Kafka';
 const STORAGE_TOOL = 'kafka.tools.StorageTool';
+const CONFIG_TOOL = 'kafka.admin.ConfigCommand';
+
+/** The SASL listener's port: next to the controller's, so the port plan needs no new base port. */
+function saslPort(plan = portPlan()): number {
+  return plan.kafkaController + 1;
+}
+
+export interface LocalKafkaSasl {
+  /** `127.0.0.1:<port>` of the SASL_PLAINTEXT listener. */
+  broker: string;
+  /** A SCRAM user (SHA-256 and SHA-512 credentials). */
+  scram: { username: string; password: string };
+  /** A PLAIN user (declared in the listener's JAAS config). */
+  plain: { username: string; password: string };
+}
+
+/** The local stack's SASL listener and its development users (not secrets: loopback-only test broker). */
+export function localKafkaSasl(): LocalKafkaSasl {
+  return {
+    broker: `${STACK_HOST}:${saslPort()}`,
+    scram: { username: 'cdc-scram', password: 'cdc-scram-local-only' },
+    plain: { username: 'cdc-plain', password: 'cdc-plain-local-only' },
+  };
+}
+
+const scramMechanisms = ['SCRAM-SHA-256', 'SCRAM-SHA-512'] as const;
 
 /** Broker settings for one node: replication factors of 1 everywhere, topics only by explicit creation. */
 function serverProperties(brokerPort: number, controllerPort: number, logDir: string): string {
+  const sasl = localKafkaSasl();
+  const saslListener = `SASL_PLAINTEXT://${sasl.broker}`;
   return [
     '# Written by deploy/local/stack-kafka.ts on every start; edits are overwritten.',
     'process.roles=broker,controller',
     'node.id=1',
     `controller.quorum.voters=1@${STACK_HOST}:${controllerPort}`,
-    `listeners=PLAINTEXT://${STACK_HOST}:${brokerPort},CONTROLLER://${STACK_HOST}:${controllerPort}`,
-    `advertised.listeners=PLAINTEXT://${STACK_HOST}:${brokerPort}`,
+    `listeners=PLAINTEXT://${STACK_HOST}:${brokerPort},CONTROLLER://${STACK_HOST}:${controllerPort},${saslListener}`,
+    `advertised.listeners=PLAINTEXT://${STACK_HOST}:${brokerPort},${saslListener}`,
     'controller.listener.names=CONTROLLER',
     'inter.broker.listener.name=PLAINTEXT',
-    'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
+    'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT',
+    'listener.name.sasl_plaintext.sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512',
+    `listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_${sasl.plain.username}="${sasl.plain.password}";`,
+    ...scramMechanisms.map(
+      (mechanism) =>
+        `listener.name.sasl_plaintext.${mechanism.toLowerCase()}.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;`,
+    ),
     `log.dirs=${logDir}`,
     'offsets.topic.replication.factor=1',
     'transaction.state.log.replication.factor=1',
@@ -99,6 +137,28 @@ async function kafkaAnswers(broker: string): Promise<boolean> {
   }
 }
 
+/** True when the SCRAM user can log in on the SASL listener (false too when the listener is absent). */
+async function scramUserLogsIn(): Promise<boolean> {
+  const sasl = localKafkaSasl();
+  const admin = new Kafka({
+    clientId: 'stack-probe',
+    brokers: [sasl.broker],
+    sasl: { mechanism: 'scram-sha-512', ...sasl.scram },
+    connectionTimeout: 1_500,
+    requestTimeout: 3_000,
+    retry: { retries: 0 },
+    logLevel: logLevel.NOTHING,
+  }).admin();
+  try {
+    await admin.connect();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}
+
 export function kafkaService(): StackService {
   const plan = portPlan();
   const dir = path.join(stackDir(), 'kafka');
@@ -114,7 +174,7 @@ export function kafkaService(): StackService {
 
   return {
     name: 'kafka',
-    ports: [plan.kafka, plan.kafkaController],
+    ports: [plan.kafka, plan.kafkaController, saslPort(plan)],
     // The properties path is in the command line and unique to this checkout's stack.
     marker: propsFile,
     pidFile: path.join(dir, 'kafka.pid'),
@@ -142,7 +202,7 @@ export function kafkaService(): StackService {
       }
       const clusterId = fs.readFileSync(clusterIdFile, 'utf8').trim();
       log(`kafka: formatting storage for cluster ${clusterId} (first start only)`);
-      await runCommand(java, jvm([STORAGE_TOOL, 'format', '-t', clusterId, '-c', propsFile]), { cwd: dir });
+      await runCommand(java, jvm([STORAGE_TOOL, 'format', '-t', clusterId, '-c', propsFile, ...scramFormatArgs()]), { cwd: dir });
     },
 
     start() {
@@ -162,5 +222,39 @@ export function kafkaService(): StackService {
     },
 
     isReady: () => kafkaAnswers(`${STACK_HOST}:${plan.kafka}`),
+
+    // SCRAM users are written at format time; storage formatted before they existed gets them here.
+    async afterReady(log) {
+      if (await scramUserLogsIn()) return;
+      if (!(await portAnswers(saslPort(plan)))) {
+        // KRaft refuses to change advertised listeners at runtime, so only a restart adds the listener.
+        log(
+          `kafka: the running broker has no SASL listener on ${saslPort(plan)} yet; it gets one at its next start (stack:down, stack:up)`,
+        );
+        return;
+      }
+      classpath ||= await kafkaClasspath(log);
+      const { username, password } = localKafkaSasl().scram;
+      // The broker takes one credential change per user and request.
+      for (const mechanism of scramMechanisms) {
+        const alter = [
+          '--alter',
+          '--entity-type',
+          'users',
+          '--entity-name',
+          username,
+          '--add-config',
+          `${mechanism}=[password=${password}]`,
+        ];
+        await runCommand(defaultJava(), jvm([CONFIG_TOOL, '--bootstrap-server', `${STACK_HOST}:${plan.kafka}`, ...alter]), { cwd: dir });
+      }
+      log(`kafka: created SCRAM user ${username}`);
+    },
   };
+}
+
+/** `--add-scram` arguments of the storage format: the SCRAM user exists from the very first start. */
+function scramFormatArgs(): string[] {
+  const { username, password } = localKafkaSasl().scram;
+  return scramMechanisms.flatMap((mechanism) => ['--add-scram', `${mechanism}=[name=${username},password=${password}]`]);
 }

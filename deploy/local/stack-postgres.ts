@@ -27,7 +27,8 @@ function stackConf(port: number, socketDir: string): string {
     'max_connections = 200',
     "wal_sender_timeout = '60s'",
     'fsync = off',
-    'synchronous_commit = off',
+    // synchronous_commit stays on (as in production): with fsync off a commit's flush is only a write, and
+    // the walsender decodes no further than the flushed WAL — off, it lags a commit by up to wal_writer_delay.
     'full_page_writes = off',
     "shared_buffers = '128MB'",
     'logging_collector = off',
@@ -35,13 +36,19 @@ function stackConf(port: number, socketDir: string): string {
   ].join('\n');
 }
 
-/** trust from 127.0.0.1 only (and the private socket), for normal and replication connections. */
+/**
+ * The superuser `postgres` is trusted from 127.0.0.1 (tests, tools) and on the private socket; every other
+ * role logs in over TCP with its SCRAM password, as in production, so a least-privilege reader role
+ * (deploy/security/reader-role.ts) is tested with a password that really counts. Only `postgres` may open
+ * physical replication connections (base backups); logical ones match the database lines.
+ */
 const PG_HBA = [
-  '# Written by deploy/local/stack-postgres.ts: local development stack, trust on loopback only.',
+  '# Written by deploy/local/stack-postgres.ts: local development stack, loopback only.',
   'local all all trust',
   'local replication all trust',
-  'host all all 127.0.0.1/32 trust',
-  'host replication all 127.0.0.1/32 trust',
+  `host all ${SHARD_USER} 127.0.0.1/32 trust`,
+  `host replication ${SHARD_USER} 127.0.0.1/32 trust`,
+  'host all all 127.0.0.1/32 scram-sha-256',
   '',
 ].join('\n');
 
@@ -184,6 +191,13 @@ export function postgresService(shard: number): StackService {
     isReady: () => withClient(port, 'postgres', async (client) => (await client.query('SELECT 1')).rowCount === 1),
 
     async afterReady(log) {
+      // A server started from an older data directory layout gets the current pg_hba without a restart.
+      const hbaFile = path.join(dataDir, 'pg_hba.conf');
+      if (fs.readFileSync(hbaFile, 'utf8') !== PG_HBA) {
+        fs.writeFileSync(hbaFile, PG_HBA);
+        await withClient(port, 'postgres', (client) => client.query('SELECT pg_reload_conf()'));
+        log(`${name}: rewrote pg_hba.conf and reloaded it`);
+      }
       await withClient(port, 'postgres', async (client) => {
         const found = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [SHARD_DATABASE]);
         if (found.rowCount === 0) {

@@ -1,12 +1,16 @@
 /**
  * `tsx deploy/receivers/receiver-cli.ts wms|erp --port N --database-url postgres://… --token T --hmac-secret S [--host H] [--log-level L]`
  *
+ * `--token-file F` and `--hmac-secret-file F` read a secret from a file instead (mounted secrets), so it
+ * shows in no process listing.
+ *
  * Runs one reference receiver in the foreground, logging JSON lines (pino) on stdout, until SIGTERM or
  * SIGINT, then closes it and exits 0. The database must exist; the intended one is `receivers` on the
  * local stack's shard-0 server (`create database receivers` once), shared by both receivers.
  *
  * Exit codes: 0 after a signal, 1 when the receiver fails to start, 2 on a usage error.
  */
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import pino, { type Logger } from 'pino';
 import { startErpReceiver } from './erp-receiver';
@@ -14,7 +18,7 @@ import type { ReceiverOptions, RunningReceiver } from './receiver-server';
 import { startWmsReceiver } from './wms-receiver';
 
 const usage =
-  'usage: tsx deploy/receivers/receiver-cli.ts wms|erp --port N --database-url postgres://... --token T --hmac-secret S [--host H] [--log-level L]';
+  'usage: tsx deploy/receivers/receiver-cli.ts wms|erp --port N --database-url postgres://... --token T|--token-file F --hmac-secret S|--hmac-secret-file F [--host H] [--log-level L]';
 
 interface CliArgs {
   receiver: 'wms' | 'erp';
@@ -28,6 +32,22 @@ function required(values: Record<string, string | undefined>, name: string): str
   const value = values[name];
   if (!value) throw new UsageError(`--${name} is required`);
   return value;
+}
+
+/** A secret given inline (`--name`) or as a file (`--name-file`), exactly one of them. */
+function secret(values: Record<string, string | undefined>, name: string): string {
+  const inline = values[name];
+  const file = values[`${name}-file`];
+  if (inline && file) throw new UsageError(`give --${name} or --${name}-file, not both`);
+  if (!file) return required(values, name);
+  try {
+    const value = readFileSync(file, 'utf8').trim();
+    if (!value) throw new UsageError(`--${name}-file ${file} is empty`);
+    return value;
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    throw new UsageError(`--${name}-file: cannot read ${file}: ${(error as Error).message}`);
+  }
 }
 
 export function parseCliArgs(argv: string[]): CliArgs {
@@ -49,8 +69,8 @@ export function parseCliArgs(argv: string[]): CliArgs {
       host: parsed.values.host ?? '127.0.0.1',
       port,
       databaseUrl: required(parsed.values, 'database-url'),
-      token: required(parsed.values, 'token'),
-      hmacSecret: required(parsed.values, 'hmac-secret'),
+      token: secret(parsed.values, 'token'),
+      hmacSecret: secret(parsed.values, 'hmac-secret'),
     },
   };
 }
@@ -66,6 +86,8 @@ function parseWithNode(argv: string[]) {
       'database-url': { type: 'string' },
       token: { type: 'string' },
       'hmac-secret': { type: 'string' },
+      'token-file': { type: 'string' },
+      'hmac-secret-file': { type: 'string' },
       'log-level': { type: 'string' },
     },
   });

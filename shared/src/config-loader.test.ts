@@ -70,6 +70,14 @@ describe('loadConfig', () => {
     expect(config.kafka.sasl?.password).toBe('s3cret');
   });
 
+  it('takes a secret from the environment verbatim, not as YAML', () => {
+    const config = loadConfig(schema, {
+      file: writeConfig(validYaml),
+      env: { CDC__KAFKA__SASL__MECHANISM: 'plain', CDC__KAFKA__SASL__USERNAME: 'u', CDC__KAFKA__SASL__PASSWORD: '0123 #x' },
+    });
+    expect(config.kafka.sasl?.password).toBe('0123 #x');
+  });
+
   it('names the key path and the rule of every problem at once', () => {
     const issues = issuesOf(() =>
       loadConfig(schema, {

@@ -19,7 +19,8 @@ export interface ConfigSources {
  *
  * Overrides: `<PREFIX>__A__B_C=value` sets `a.bC` (segments are SNAKE_CASE, keys camelCase). The value
  * is read as a YAML scalar or flow collection, so `5`, `true` and `[a, b]` get their types. A final
- * segment ending in `_FILE` reads the value from that file instead (for mounted secrets), trimmed.
+ * segment ending in `_FILE` reads the value from that file instead (for mounted secrets), trimmed. A
+ * secret key (password, token, secret…) takes the variable's text verbatim.
  */
 export function loadConfig<S extends z.ZodTypeAny>(schema: S, sources: ConfigSources): z.infer<S> {
   const raw = sources.file ? readConfigFile(sources.file) : {};
@@ -62,7 +63,9 @@ function applyEnvOverrides(target: Record<string, unknown>, env: Record<string, 
     const fromFile = last.endsWith('_FILE');
     if (fromFile) segments[segments.length - 1] = last.slice(0, -'_FILE'.length);
     const keys = segments.map(camelCase);
-    const parsed = fromFile ? readSecretFile(name, value) : parseScalar(value);
+    // A secret is taken verbatim: read as YAML, `0123` would lose its zero and `pw #1` its tail.
+    const secret = secretKeyPattern.test(keys[keys.length - 1] ?? '');
+    const parsed = fromFile ? readSecretFile(name, value) : secret ? value : parseScalar(value);
     setPath(target, keys, parsed);
     used.push(name);
   }

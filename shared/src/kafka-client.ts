@@ -6,8 +6,9 @@ import {
   type KafkaConfig as KafkaJsConfig,
   type LogEntry,
   type Producer,
+  type SASLOptions,
 } from 'kafkajs';
-import type { KafkaConfig } from './config-common';
+import { tlsOptions, type KafkaConfig, type KafkaSaslConfig } from './config-common';
 import type { Logger } from './logger';
 import type { Readiness } from './readiness';
 import { retry } from './retry';
@@ -30,20 +31,41 @@ function kafkaLogCreator(logger: Logger): KafkaJsConfig['logCreator'] {
 }
 
 /**
+ * kafkajs' connection settings for `config`: brokers, TLS (PEM files read now), SASL and timeouts. Logging
+ * is left to `createKafka`.
+ */
+export function kafkaClientOptions(config: KafkaConfig, clientId: string): Omit<KafkaJsConfig, 'logCreator' | 'logLevel'> {
+  return {
+    clientId: config.clientId ?? clientId,
+    brokers: config.brokers,
+    ssl: typeof config.ssl === 'boolean' ? config.ssl : tlsOptions(config.ssl),
+    ...(config.sasl ? { sasl: saslOptions(config.sasl) } : {}),
+    connectionTimeout: config.connectionTimeoutMs,
+    requestTimeout: config.requestTimeoutMs,
+  };
+}
+
+function saslOptions(sasl: KafkaSaslConfig): SASLOptions {
+  const { username, password } = sasl;
+  switch (sasl.mechanism) {
+    case 'plain':
+      return { mechanism: 'plain', username, password };
+    case 'scram-sha-256':
+      return { mechanism: 'scram-sha-256', username, password };
+    case 'scram-sha-512':
+      return { mechanism: 'scram-sha-512', username, password };
+  }
+}
+
+/**
  * The fleet's one Kafka client construction: brokers, TLS/SASL and timeouts from config, logs into ours.
  * kafkajs retries requests itself; its retry settings stay at their defaults.
  */
 export function createKafka(config: KafkaConfig, clientId: string, logger: Logger): Kafka {
-  return new Kafka({
-    clientId: config.clientId ?? clientId,
-    brokers: config.brokers,
-    ssl: config.ssl,
-    ...(config.sasl ? { sasl: { ...config.sasl } as KafkaJsConfig['sasl'] } : {}),
-    connectionTimeout: config.connectionTimeoutMs,
-    requestTimeout: config.requestTimeoutMs,
-    logLevel: logLevel.INFO,
-    logCreator: kafkaLogCreator(logger),
-  });
+  if (config.sasl?.mechanism === 'plain' && config.ssl === false) {
+    logger.warn({ brokers: config.brokers }, 'Kafka SASL PLAIN without TLS sends the password in clear text: enable kafka.ssl');
+  }
+  return new Kafka({ ...kafkaClientOptions(config, clientId), logLevel: logLevel.INFO, logCreator: kafkaLogCreator(logger) });
 }
 
 /**
