@@ -1,0 +1,102 @@
+import { fleetProblems, partitionLagOf, probeOf, type ShardStatus, type SinkStatus, type WorkerProbe } from './fleet-status';
+
+const limits = { maxLagEvents: 100, maxRetainedWalBytes: 1_000_000 };
+const leader: WorkerProbe = { name: 'wal-reader-0', url: 'http://r0', reachable: true, ready: true, leader: true };
+const standby: WorkerProbe = { name: 'wal-reader-0', url: 'http://r1', reachable: true, ready: false, leader: false };
+const healthyShard: ShardStatus = {
+  shard: 0,
+  slot: 'cdc_inventory_shard0',
+  slotFacts: { exists: true, active: true, walStatus: 'reserved', retainedWalBytes: 1_000, confirmedLagBytes: 0 },
+  readers: [leader, standby],
+};
+const healthySink: SinkStatus = {
+  sink: 'redis-cache',
+  groupId: 'inventory.redis-cache',
+  partitions: [{ topic: 'inventory.inventory.stock', partition: 0, committed: '90', high: '100', lag: 10 }],
+  totalLag: 10,
+  workers: [{ name: 'redis-cache', url: 'http://c0', reachable: true, ready: true }],
+};
+
+describe('partitionLagOf', () => {
+  it.each([
+    ['90', '0', '100', 10],
+    [null, '20', '100', 80],
+    ['5', '20', '100', 80],
+    ['100', '0', '100', 0],
+  ])('committed %s, log %s..%s: %d behind', (committed, low, high, lag) => {
+    expect(partitionLagOf(committed, low, high)).toBe(lag);
+  });
+});
+
+describe('fleetProblems', () => {
+  it('finds nothing wrong with a streaming slot, one ready leader (standbys may wait) and a sink within its lag', () => {
+    expect(fleetProblems([healthyShard], [healthySink], [], limits)).toEqual([]);
+  });
+
+  it.each<[string, Partial<ShardStatus>, RegExp]>([
+    [
+      'a missing slot',
+      { slotFacts: { exists: false, active: false, walStatus: null, retainedWalBytes: 0, confirmedLagBytes: 0 } },
+      /does not exist/,
+    ],
+    ['a lost slot', { slotFacts: { ...healthyShard.slotFacts!, walStatus: 'lost' } }, /wal_status is lost/],
+    ['an inactive slot', { slotFacts: { ...healthyShard.slotFacts!, active: false } }, /not active/],
+    ['too much retained WAL', { slotFacts: { ...healthyShard.slotFacts!, retainedWalBytes: 2_000_000 } }, /retains 2000000 bytes/],
+    ['no leader', { readers: [standby] }, /no reader leads/],
+    ['two leaders', { readers: [leader, { ...leader, url: 'http://r1' }] }, /2 readers claim leadership/],
+    [
+      'a leader that is not ready',
+      { readers: [{ ...leader, ready: false, checks: { acknowledgements: { ok: false, detail: 'no acknowledgement for 40 s' } } }] },
+      /not ready \(acknowledgements: no acknowledgement for 40 s\)/,
+    ],
+    [
+      'an unreachable standby',
+      { readers: [leader, { ...standby, reachable: false, error: 'ECONNREFUSED' }] },
+      /r1 does not answer: ECONNREFUSED/,
+    ],
+    ['an unreadable Postgres', { slotFacts: undefined, error: 'connection refused' }, /cannot read the slot: connection refused/],
+  ])('reports %s', (_, change, problem) => {
+    const problems = fleetProblems([{ ...healthyShard, ...change }], [], [], limits);
+    expect(problems).toEqual(expect.arrayContaining([expect.stringMatching(problem)]));
+  });
+
+  it.each<[string, Partial<SinkStatus>, RegExp]>([
+    ['a partition too far behind', { partitions: [{ ...healthySink.partitions[0]!, lag: 101 }] }, /stock\[0\] is 101 offsets behind/],
+    [
+      'a member that is not ready',
+      { workers: [{ name: 'redis-cache', url: 'http://c0', reachable: true, ready: false }] },
+      /c0 is not ready/,
+    ],
+    ['an unreadable group', { error: 'coordinator not available' }, /cannot read group inventory.redis-cache/],
+  ])('reports %s of a sink', (_, change, problem) => {
+    expect(fleetProblems([], [{ ...healthySink, ...change }], [], limits)).toEqual([expect.stringMatching(problem)]);
+  });
+
+  it('reports any other worker that is not ready', () => {
+    const other: WorkerProbe = { name: 'wms-receiver', url: 'http://w', reachable: false, ready: false, error: 'timeout' };
+    expect(fleetProblems([], [], [other], limits)).toEqual(['wms-receiver: worker http://w does not answer: timeout']);
+  });
+});
+
+describe('probeOf', () => {
+  it('reads a reader readiness report with its leadership', () => {
+    const body = JSON.stringify({
+      ready: true,
+      checks: { leadership: { ok: true, detail: 'leader' }, replication: { ok: true, detail: 'streaming' } },
+    });
+    expect(probeOf('wal-reader-0', 'http://r0', 200, body)).toMatchObject({ reachable: true, ready: true, leader: true });
+  });
+
+  it('takes a standby (503, leadership false) as reachable but not leading', () => {
+    const body = JSON.stringify({ ready: false, checks: { leadership: { ok: false, detail: 'standing by' } } });
+    expect(probeOf('wal-reader-0', 'http://r1', 503, body)).toMatchObject({ reachable: true, ready: false, leader: false });
+  });
+
+  it('does not trust an answer without a readiness report', () => {
+    expect(probeOf('x', 'http://x', 200, 'ok')).toMatchObject({
+      reachable: true,
+      ready: false,
+      error: 'answered 200 without a readiness report',
+    });
+  });
+});
