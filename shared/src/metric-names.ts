@@ -68,4 +68,7 @@ export const MetricNames = {
   sinkLagSeconds: 'cdc_sink_consumer_lag_seconds',
 } as const;
 
+/** Buckets of the fleet's latency histograms: fine below a second, where the flash-sale target lies. */
+export const latencyBucketsSeconds = [0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1, 2.5, 5, 10, 30, 60];
+
 export type MetricName = (typeof MetricNames)[keyof typeof MetricNames];

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram } from 'prom-client';
-import { MetricNames } from './metric-names';
+import { MetricNames, latencyBucketsSeconds } from './metric-names';
 import type { FleetMetrics } from './metrics-registry';
 
 export type CircuitState = 'closed' | 'half-open' | 'open';
@@ -55,7 +55,7 @@ export class SinkMetrics {
       name: MetricNames.sinkCommitToApplied,
       help: 'Source commit to effect applied',
       labelNames,
-      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      buckets: latencyBucketsSeconds,
       registers,
     });
     this.lagMessages = new Gauge({

@@ -1,4 +1,4 @@
-import { MetricNames, type FleetMetrics } from '@inventory-cdc/shared';
+import { MetricNames, latencyBucketsSeconds, type FleetMetrics } from '@inventory-cdc/shared';
 import { Counter, Gauge, Histogram } from 'prom-client';
 
 /** The wal-reader's metrics, registered once on the worker's registry; every series has the `shard` label. */
@@ -43,7 +43,7 @@ export class ReaderMetrics {
       name: MetricNames.readerCommitLag,
       help: 'Postgres commit to Kafka commit',
       labelNames: shardLabel,
-      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      buckets: latencyBucketsSeconds,
       registers,
     });
     this.kafkaTransactionDuration = new Histogram({

@@ -1,0 +1,163 @@
+import {
+  FleetFixture,
+  purchase,
+  restock,
+  scrapeMetric,
+  seedStock,
+  shardOf,
+  skuName,
+  uniqueName,
+  waitFor,
+} from '@inventory-cdc/shared/testing';
+import { Redis } from 'ioredis';
+import { Client } from 'pg';
+import { dashboardExpressions, exportedMetricNames, ruleExpressions } from './observability-queries';
+import type { RunningReceiver } from './receivers/receiver-server';
+import { startErpReceiver } from './receivers/erp-receiver';
+import { startWmsReceiver } from './receivers/wms-receiver';
+
+/** Series Prometheus makes itself for every target; no worker exports them. */
+const prometheusOwnSeries = ['up'];
+const sinks = ['redis-cache', 'wms-adapter', 'erp-adapter'] as const;
+const skus = 12;
+const token = 'observability-test-token';
+const hmacSecret = 'observability-test-hmac-secret';
+
+/** A Redis database nobody uses (the redis-cache's read model and sentinel are per database). */
+async function emptyRedisDatabase(serverUrl: string): Promise<string> {
+  for (let index = 15; index > 0; index--) {
+    const redis = new Redis(`${serverUrl}/${index}`);
+    const keys = await redis.dbsize().finally(() => redis.disconnect());
+    if (keys === 0) return `${serverUrl}/${index}`;
+  }
+  throw new Error('no empty Redis database on the local stack');
+}
+
+describe('dashboards and alert rules against the running fleet', () => {
+  let fleet: FleetFixture;
+  let serverAdmin: Client;
+  let receiversDatabase: string;
+  let redisUrl: string;
+  const receivers: RunningReceiver[] = [];
+  const workers: { name: string; port: number }[] = [];
+
+  beforeAll(async () => {
+    fleet = await FleetFixture.create('observability');
+    await seedStock(fleet.clients, fleet.schema, skus, 100);
+    // The erp-adapter books deltas from before images; this must hold before the readers stream.
+    await Promise.all(fleet.clients.map((client) => client.query(`alter table ${fleet.schema}.stock replica identity full`)));
+
+    const readers = fleet.shards.map((shard) => {
+      const reader = fleet.worker('wal-reader', {
+        CDC__SHARD__ID: String(shard.id),
+        CDC__SHARD__CONNECTION__HOST: shard.host,
+        CDC__SHARD__CONNECTION__PORT: String(shard.port),
+        CDC__SHARD__CONNECTION__DATABASE: shard.database,
+        CDC__SHARD__CONNECTION__USER: shard.user,
+        CDC__CAPTURE__SCHEMAS: `[${fleet.schema}]`,
+        CDC__TOPICS__PREFIX: fleet.prefix,
+        CDC__TOPICS__PARTITIONS: '4',
+      });
+      workers.push({ name: `wal-reader shard ${shard.id}`, port: reader.port });
+      reader.process.start();
+      return reader;
+    });
+    await Promise.all(readers.map(({ process, port }) => process.waitReady(port)));
+
+    serverAdmin = new Client({ connectionString: fleet.stack.shards[0]!.url });
+    await serverAdmin.connect();
+    receiversDatabase = uniqueName('observability');
+    await serverAdmin.query(`create database ${receiversDatabase}`);
+    const databaseUrl = new URL(fleet.stack.shards[0]!.url);
+    databaseUrl.pathname = `/${receiversDatabase}`;
+    const receiverOptions = { port: 0, databaseUrl: databaseUrl.toString(), token, hmacSecret };
+    const wms = await startWmsReceiver(receiverOptions);
+    receivers.push(wms);
+    const erp = await startErpReceiver(receiverOptions);
+    receivers.push(erp);
+    redisUrl = await emptyRedisDatabase(fleet.stack.redisUrl);
+
+    const topics = { CDC__TOPICS__PREFIX: fleet.prefix, CDC__TOPICS__STOCK_SCHEMA: fleet.schema };
+    const sinkEnv: Record<(typeof sinks)[number], Record<string, string>> = {
+      'redis-cache': { ...topics, CDC__REDIS__URL: redisUrl, CDC__REBUILD__SHARDS: fleet.rebuildShardsEnv() },
+      'wms-adapter': {
+        ...topics,
+        CDC__WMS__BASE_URL: `http://127.0.0.1:${wms.port}`,
+        CDC__WMS__TOKEN: token,
+        CDC__WMS__HMAC_SECRET: hmacSecret,
+      },
+      'erp-adapter': {
+        ...topics,
+        CDC__ERP__BASE_URL: `http://127.0.0.1:${erp.port}`,
+        CDC__ERP__TOKEN: token,
+        CDC__ERP__HMAC_SECRET: hmacSecret,
+        CDC__ERP__WINDOW__MAX_AGE_MS: '300',
+      },
+    };
+    const started = sinks.map((sink) => {
+      const worker = fleet.worker(sink, sinkEnv[sink]);
+      workers.push({ name: sink, port: worker.port });
+      worker.process.start();
+      return worker;
+    });
+    await Promise.all(started.map(({ process, port }) => process.waitReady(port)));
+  }, 150_000);
+
+  afterAll(async () => {
+    await fleet?.cleanup();
+    await Promise.all(receivers.map((receiver) => receiver.close()));
+    if (redisUrl) {
+      const redis = new Redis(redisUrl);
+      await redis.flushdb().finally(() => redis.disconnect());
+    }
+    await serverAdmin?.query(`drop database if exists ${receiversDatabase} with (force)`);
+    await serverAdmin?.end();
+  });
+
+  it('exports every metric a dashboard panel, variable or alert rule reads, with data after stock changes', async () => {
+    // Given stock changes on both shards, carried to every sink.
+    for (let index = 0; index < skus; index++) {
+      const sku = skuName(index);
+      const client = fleet.clients[shardOf(sku, fleet.clients.length)]!;
+      if (index % 3 === 0) await restock(client, fleet.schema, sku, 'WH-A', 5);
+      else await purchase(client, fleet.schema, sku, 'WH-B', 1);
+    }
+    const sinkPorts = workers.filter(({ name }) => (sinks as readonly string[]).includes(name));
+    for (const { name, port } of sinkPorts)
+      await waitFor(
+        `${name} to apply a change`,
+        async () => ((await scrapeMetric(port, 'cdc_sink_commit_to_applied_seconds_count', { sink: name })) ?? 0) > 0,
+        60_000,
+        200,
+      );
+
+    // When every worker's /metrics is read.
+    const exported = new Set<string>();
+    for (const { port } of workers) {
+      const response = await fetch(`http://127.0.0.1:${port}/metrics`);
+      expect(response.status).toBe(200);
+      for (const name of exportedMetricNames(await response.text())) exported.add(name);
+    }
+
+    // Then every name the dashboards and rules select is among them.
+    const expressions = [...dashboardExpressions(), ...ruleExpressions()];
+    const missing = expressions.flatMap(({ source, names }) =>
+      names.filter((name) => !exported.has(name) && !prometheusOwnSeries.includes(name)).map((name) => `${source}: ${name}`),
+    );
+    expect(expressions.length).toBeGreaterThan(50);
+    expect(missing).toEqual([]);
+    // And the readers' latency panels get data: source → Kafka lag is observed on every shard.
+    const readers = workers.filter(({ name }) => name.startsWith('wal-reader'));
+    const unobserved = async (): Promise<string[]> => {
+      const lags = await Promise.all(readers.map(({ port }) => scrapeMetric(port, 'cdc_reader_source_to_kafka_lag_seconds_count')));
+      return readers.filter((_, index) => (lags[index] ?? 0) === 0).map(({ name }) => name);
+    };
+    const stillUnobserved = await waitFor(
+      'lag observations on every shard',
+      async () => ((await unobserved()).length === 0 ? [] : undefined),
+      30_000,
+      200,
+    ).catch(() => unobserved());
+    expect(stillUnobserved).toEqual([]);
+  }, 120_000);
+});
