@@ -3,7 +3,7 @@ import { stockDeltaOf, type DeltaOutcome } from './stock-delta';
 
 type Row = Record<string, unknown> | null;
 
-function envelope(op: ChangeEnvelope['op'], before: Row, after: Row): ChangeEnvelope {
+function envelope(op: ChangeEnvelope['op'], before: Row, after: Row, txId = op === 'r' ? 0n : 1n): ChangeEnvelope {
   return {
     op,
     before,
@@ -14,7 +14,7 @@ function envelope(op: ChangeEnvelope['op'], before: Row, after: Row): ChangeEnve
       schema: 'inventory',
       table: 'stock',
       lsn: 1n,
-      txId: 1n,
+      txId,
       commitTs: 1n,
       snapshot: op === 'r',
       seq: 0n,
@@ -39,6 +39,7 @@ const delta = (deltaOnHand: number, deltaReserved: number): DeltaOutcome => ({
 describe('stockDeltaOf', () => {
   it.each<[string, ChangeEnvelope | null, DeltaOutcome | { kind: string; reason?: string }]>([
     ['a snapshot read adds the whole row', envelope('r', null, row(10, 2)), delta(10, 2)],
+    ['an ad-hoc re-snapshot read books nothing (already booked stock)', envelope('r', null, row(10, 2), 42n), { kind: 'none' }],
     ['an insert adds the whole row', envelope('c', null, row(5, 0)), delta(5, 0)],
     ['an update adds after − before', envelope('u', row(10, 2), row(7, 5)), delta(-3, 3)],
     ['an update that changes nothing nets to zero', envelope('u', row(10, 2), row(10, 2)), delta(0, 0)],

@@ -51,6 +51,9 @@ function keyOf(row: Record<string, unknown> | null): { sku: string; warehouse: s
  */
 export function stockDeltaOf(envelope: ChangeEnvelope | null, where: string): DeltaOutcome {
   if (!envelope) return { kind: 'none' };
+  // An ad-hoc re-snapshot (source.txId = the signalling transaction's, not the initial snapshot's 0)
+  // re-reads stock the ERP has already booked: it is state, not a movement, so it books nothing.
+  if (envelope.op === 'r' && envelope.source.txId !== 0n) return { kind: 'none' };
   if (envelope.op === 't') {
     return { kind: 'poison', reason: 'truncate', detail: `stock truncated at ${where}: the ERP needs a manual correcting posting` };
   }

@@ -16,6 +16,11 @@ export interface ReaderProgress {
   snapshotLsn: bigint | null;
   /** Identity of the slot instance the progress belongs to (its consistent point at creation). */
   slotCreatedAtLsn: bigint | null;
+  /**
+   * Ad-hoc snapshots asked for by a transaction at or below `commitLsn` and not finished: a restarted reader
+   * runs them again (from the start; their rows are idempotent for the sinks) before streaming on.
+   */
+  pendingSnapshots?: Array<{ id: string; table: string; txId: string }>;
   updatedAtMs: number;
 }
 
@@ -44,6 +49,9 @@ export function parseProgress(value: Buffer): ReaderProgress {
     snapshotComplete: raw.snapshotComplete === true,
     snapshotLsn: optionalLsn(raw.snapshotLsn),
     slotCreatedAtLsn: optionalLsn(raw.slotCreatedAtLsn),
+    ...(Array.isArray(raw.pendingSnapshots) && raw.pendingSnapshots.length > 0
+      ? { pendingSnapshots: raw.pendingSnapshots as NonNullable<ReaderProgress['pendingSnapshots']> }
+      : {}),
     updatedAtMs: Number(raw.updatedAtMs),
   };
 }

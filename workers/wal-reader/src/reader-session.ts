@@ -1,6 +1,7 @@
 import { HaltError, crashPoint, formatLsn, pgClientConfig, type AvroCodec, type Logger, type Readiness } from '@inventory-cdc/shared';
 import type { Kafka, Producer } from 'kafkajs';
 import { Client } from 'pg';
+import { adhocSnapshotChunks } from './adhoc-snapshot';
 import { recordsOf, type TransactionContext } from './change-builder';
 import { ChangePublisher } from './change-publisher';
 import { changeTopicOf, readerTopicsOf, slotNamesOf, type ReaderConfig } from './reader-config';
@@ -238,6 +239,29 @@ export class ReaderSession {
         maxDelayMs: config.batch.maxDelayMs,
         heartbeatPrefix,
         boundaries: config.topics.transactionBoundaries,
+        pendingSnapshots: progress.pendingSnapshots ?? [],
+        snapshotChunks: (request, signalTxId) =>
+          adhocSnapshotChunks(
+            {
+              connection: config.shard.connection,
+              serviceName: config.serviceName,
+              shard: config.shard.id,
+              database: config.shard.connection.database,
+              chunkRows: config.snapshot.chunkRows,
+              compile: (schema, table) => catalog.compileFresh(schema, table),
+              logger,
+            },
+            request,
+            signalTxId,
+          ),
+        checkSnapshotRequest: async ({ table }) => {
+          const [schema, name] = table.split('.');
+          const captured = await this.client.query(
+            'select 1 from pg_publication_tables where pubname = $1 and schemaname = $2 and tablename = $3',
+            [this.names.publication, schema, name],
+          );
+          if (captured.rowCount === 0) throw new Error(`${table} is not in publication ${this.names.publication}`);
+        },
       },
       catalog,
       publisher,
@@ -257,6 +281,10 @@ export class ReaderSession {
       key: await publisher.registerSubject(`${topic}-key`, transactionKeySchema),
       value: await publisher.registerSubject(`${topic}-value`, transactionValueSchema),
     });
+    if (progress.pendingSnapshots?.length) {
+      logger.info({ snapshots: progress.pendingSnapshots }, 'resuming ad-hoc snapshots the previous session did not finish');
+      await handler.exclusive(() => handler.runPendingSnapshots());
+    }
     this.watch = new SlotWatch(this.client, this.names.slot, config, metrics, readiness, logger, heartbeatPrefix);
     const watchFailure = this.watch.start();
     readiness.set('replication', true, `streaming slot ${this.names.slot}`);

@@ -152,7 +152,8 @@ export async function dropSlot(client: Client, slot: string): Promise<void> {
 }
 
 /**
- * Creates the slot on a replication connection and exports its snapshot. The snapshot stays importable
+ * Creates the slot (a temporary one, dropped with the connection, when asked) on a replication connection
+ * and exports its snapshot. The snapshot stays importable
  * (`SET TRANSACTION SNAPSHOT`) only while this connection stays open and idle, so the caller imports it
  * before closing or reusing `replicationClient`.
  */
@@ -160,9 +161,10 @@ export async function createSlotWithSnapshot(
   replicationClient: Client,
   slot: string,
   exportSnapshot: boolean,
+  options: { temporary?: boolean } = {},
 ): Promise<{ consistentPoint: bigint; snapshotName: string | null }> {
   const result = await replicationClient.query<{ consistent_point: string; snapshot_name: string | null }>(
-    `CREATE_REPLICATION_SLOT ${quoteIdent(slot)} LOGICAL pgoutput ${exportSnapshot ? 'EXPORT_SNAPSHOT' : 'NOEXPORT_SNAPSHOT'}`,
+    `CREATE_REPLICATION_SLOT ${quoteIdent(slot)}${options.temporary ? ' TEMPORARY' : ''} LOGICAL pgoutput ${exportSnapshot ? 'EXPORT_SNAPSHOT' : 'NOEXPORT_SNAPSHOT'}`,
   );
   const row = result.rows[0];
   if (!row) throw new Error('CREATE_REPLICATION_SLOT returned no row');

@@ -1,5 +1,6 @@
 import { crashPoint, type AvroCodec, type Logger } from '@inventory-cdc/shared';
-import { recordsOf, type RowChange, type TransactionContext } from './change-builder';
+import { parseSnapshotSignal, snapshotSignalPrefix, type SnapshotRequest } from './adhoc-snapshot';
+import { recordsOf, type ChangeRecord, type RowChange, type TransactionContext } from './change-builder';
 import type { ChangePublisher } from './change-publisher';
 import type { PgoutputMessage } from './pgoutput-decode';
 import { progressMessage, type ReaderProgress } from './reader-progress';
@@ -21,6 +22,12 @@ export interface StreamHandlerOptions {
   heartbeatPrefix: string;
   /** Which transaction boundary records go to the transactions topic. */
   boundaries: 'begin-end' | 'end' | 'none';
+  /** Ad-hoc snapshots a previous session recorded as asked for and not finished. */
+  pendingSnapshots: NonNullable<ReaderProgress['pendingSnapshots']>;
+  /** Reads one ad-hoc snapshot as chunks of change records (see adhoc-snapshot.ts). */
+  snapshotChunks: (request: SnapshotRequest, signalTxId: bigint) => AsyncGenerator<{ records: ChangeRecord[]; rows: number }>;
+  /** Checks that an ad-hoc snapshot request names a table this reader can read; throws the reason. */
+  checkSnapshotRequest: (request: SnapshotRequest) => Promise<void>;
 }
 
 interface OpenTransaction {
@@ -28,6 +35,7 @@ interface OpenTransaction {
   seq: bigint;
   skip: boolean;
   eventsByTopic: Map<string, number>;
+  snapshotRequests: SnapshotRequest[];
 }
 
 /**
@@ -49,6 +57,9 @@ export class StreamHandler {
   private transactionSchemaIds: { key: number; value: number } | undefined;
   private closed = false;
   private flushDue = false;
+  /** Commit LSN of the last progress record committed to Kafka. */
+  private durableLsn: bigint;
+  private pendingSnapshots: NonNullable<ReaderProgress['pendingSnapshots']>;
 
   constructor(
     private readonly options: StreamHandlerOptions,
@@ -61,7 +72,10 @@ export class StreamHandler {
     private readonly acknowledge: (lsn: bigint) => void,
     /** Reports a failure of a timer-driven flush (the replication handler's failures reject its promise). */
     private readonly onFailure: (error: unknown) => void,
-  ) {}
+  ) {
+    this.durableLsn = options.skipThroughLsn;
+    this.pendingSnapshots = [...options.pendingSnapshots];
+  }
 
   setTransactionSchemas(ids: { key: number; value: number }): void {
     this.transactionSchemaIds = ids;
@@ -106,6 +120,7 @@ export class StreamHandler {
       case 'commit':
         return this.commit(message.commitLsn);
       case 'message':
+        if (message.transactional && message.prefix === snapshotSignalPrefix) return this.snapshotSignal(message.content);
         // A non-transactional heartbeat is decoded at its place in the WAL: every transaction that
         // committed before it has already been handled. With nothing in flight, everything below it is
         // durable downstream, so the slot may move up to it even when no captured table changes.
@@ -128,7 +143,7 @@ export class StreamHandler {
     // Replayed after a restart: Kafka already has this transaction (its commit is at or below the
     // progress record's), so none of it is produced again.
     const skip = message.finalLsn <= this.options.skipThroughLsn;
-    this.open = { context, seq: 0n, skip, eventsByTopic: new Map() };
+    this.open = { context, seq: 0n, skip, eventsByTopic: new Map(), snapshotRequests: [] };
     if (!skip && this.options.boundaries === 'begin-end') await this.pushBoundary('BEGIN', this.open);
   }
 
@@ -153,6 +168,15 @@ export class StreamHandler {
     if (this.options.boundaries !== 'none') await this.pushBoundary('END', open);
     this.batchedCommits.push(open.context.commitTsMicros);
     this.batchCommitLsn = commitLsn;
+    if (open.snapshotRequests.length > 0) {
+      // The requests go into the progress record with this transaction, so a crash from here on runs them
+      // again after the restart; then they run, the stream waiting meanwhile.
+      const txId = open.context.txId.toString();
+      this.pendingSnapshots.push(...open.snapshotRequests.map((request) => ({ ...request, txId })));
+      await this.flush();
+      await this.runPendingSnapshots();
+      return;
+    }
     if (this.batchedCommits.length === 1) this.batchStartedAt = Date.now();
     const full = this.batchedCommits.length >= this.options.maxTransactions || this.publisher.transactionBytes >= this.options.maxBytes;
     if (full || this.flushDue || this.options.maxDelayMs === 0) {
@@ -176,10 +200,8 @@ export class StreamHandler {
     if (this.batchedCommits.length === 0 || this.open) return;
     this.flushDue = false;
     const commitLsn = this.batchCommitLsn;
-    await this.publisher.commit({
-      topic: this.options.progressTopic,
-      message: progressMessage({ shard: this.options.shard, commitLsn, ...this.options.progressBase, updatedAtMs: Date.now() }),
-    });
+    await this.publisher.commit(this.progressRecord(commitLsn));
+    this.durableLsn = commitLsn;
     const nowMicros = BigInt(Date.now()) * 1000n;
     for (const commitTs of this.batchedCommits)
       this.metrics.commitLag.observe({ shard: this.metrics.shard }, Number(nowMicros - commitTs) / 1e6);
@@ -204,6 +226,62 @@ export class StreamHandler {
 
   get inTransaction(): boolean {
     return this.open !== undefined;
+  }
+
+  private progressRecord(commitLsn: bigint): { topic: string; message: ReturnType<typeof progressMessage> } {
+    const pendingSnapshots = this.pendingSnapshots.length > 0 ? { pendingSnapshots: this.pendingSnapshots } : {};
+    return {
+      topic: this.options.progressTopic,
+      message: progressMessage({
+        shard: this.options.shard,
+        commitLsn,
+        ...this.options.progressBase,
+        ...pendingSnapshots,
+        updatedAtMs: Date.now(),
+      }),
+    };
+  }
+
+  /** A `fleet snapshot` signal inside the open transaction; an unusable one is logged and dropped, never retried. */
+  private async snapshotSignal(content: Buffer): Promise<void> {
+    const open = this.open;
+    if (!open || open.skip) return;
+    const { request, problem } = parseSnapshotSignal(content);
+    const reason =
+      problem ??
+      (await this.options.checkSnapshotRequest(request!).then(
+        () => undefined,
+        (error: unknown) => String(error),
+      ));
+    if (reason || !request) {
+      this.logger.error({ signal: content.toString('utf8').slice(0, 500), reason }, 'ad-hoc snapshot request refused');
+      return;
+    }
+    this.logger.info({ id: request.id, table: request.table }, 'ad-hoc snapshot requested');
+    open.snapshotRequests.push(request);
+  }
+
+  /**
+   * Runs the recorded ad-hoc snapshots one after the other, each chunk its own Kafka transaction with the
+   * progress record (unchanged position, the snapshot still pending); the last one's completion is
+   * recorded by a progress record without it.
+   */
+  async runPendingSnapshots(): Promise<void> {
+    while (this.pendingSnapshots.length > 0) {
+      const job = this.pendingSnapshots[0]!;
+      const started = Date.now();
+      let rows = 0;
+      for await (const chunk of this.options.snapshotChunks(job, BigInt(job.txId))) {
+        await this.publisher.append(chunk.records);
+        await this.publisher.commit(this.progressRecord(this.durableLsn));
+        crashPoint('mid-adhoc-snapshot');
+        rows += chunk.rows;
+        this.metrics.snapshotRows.inc({ shard: this.metrics.shard, table: job.table }, chunk.rows);
+      }
+      this.pendingSnapshots.shift();
+      await this.publisher.commit(this.progressRecord(this.durableLsn));
+      this.logger.info({ id: job.id, table: job.table, rows, seconds: (Date.now() - started) / 1000 }, 'ad-hoc snapshot finished');
+    }
   }
 
   private isIdle(): boolean {

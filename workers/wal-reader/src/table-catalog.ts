@@ -31,6 +31,11 @@ export class TableCatalog {
   }
 
   /** The compiled table for a snapshot, from the catalog's description (same column order as pgoutput). */
+  /** Describes a table afresh and compiles it for a snapshot read (an ad-hoc snapshot while streaming). */
+  async compileFresh(schema: string, table: string): Promise<CompiledTable> {
+    return this.compileForSnapshot(await this.ports.describe(schema, table));
+  }
+
   async compileForSnapshot(shape: TableShape): Promise<CompiledTable> {
     const compiled = compileTable(shape, this.ports.topicOf(shape.schema, shape.table));
     await this.ports.prepare(compiled, undefined);
