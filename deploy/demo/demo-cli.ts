@@ -1,9 +1,12 @@
 import { createKafka, createLogger, shardOf } from '@inventory-cdc/shared';
 import { inventoryDdl, seedStock, skuName, waitFor, warehouses } from '@inventory-cdc/shared/testing';
 import Redis from 'ioredis';
+import { randomBytes } from 'node:crypto';
+import { relative } from 'node:path';
 import { Client, Pool } from 'pg';
 import { stackUp } from '../local/stack';
-import { DemoFleet, fleetFile, stopKeptFleet } from './demo-fleet';
+import { ensureReaderRole } from '../security/reader-role';
+import { DemoFleet, fleetConfigFile, fleetFile, stopKeptFleet } from './demo-fleet';
 import { UsageError, demoUsage, parseDemoArgs, type DemoOptions } from './demo-options';
 import { FlashSale } from './flash-sale';
 import { LiveView } from './live-view';
@@ -27,9 +30,19 @@ const redisDatabase = 0;
 const receiversDatabase = 'demo_receivers';
 const say = (line: string): void => void process.stdout.write(`${line}\n`);
 
-async function prepareShards(shards: Client[], options: DemoOptions, hotSkus: string[]): Promise<void> {
+/** The readers log in as this least-privilege role (deploy/security/reader-role.ts), not as a superuser. */
+const readerRole = 'cdc_demo_reader';
+const capturedTables = ['stock', 'reservations', 'orders'].map((table) => `${schema}.${table}`);
+
+async function prepareShards(
+  shards: Client[],
+  options: DemoOptions,
+  hotSkus: string[],
+  prefix: string,
+  readerPassword: string,
+): Promise<void> {
   await Promise.all(
-    shards.map(async (client) => {
+    shards.map(async (client, index) => {
       // An earlier demo's slots would hold WAL back forever: drop the idle ones with their publications.
       await client.query(
         `select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name like 'cdc\\_demo\\_%' and not active`,
@@ -42,6 +55,12 @@ async function prepareShards(shards: Client[], options: DemoOptions, hotSkus: st
       await client.query(inventoryDdl(schema));
       // The ERP's postings are deltas: they need whole before images of every stock update.
       await client.query(`alter table ${schema}.stock replica identity full`);
+      await ensureReaderRole(client, {
+        role: readerRole,
+        password: readerPassword,
+        tables: capturedTables,
+        publication: `cdc_${prefix}_shard${index}`,
+      });
     }),
   );
   await seedStock(shards, schema, options.skus, seedOnHand);
@@ -155,7 +174,8 @@ async function main(argv: string[]): Promise<number> {
   let fleet: DemoFleet | undefined;
   let keep = false;
   try {
-    await prepareShards(admins, options, hotSkus);
+    const readerPassword = randomBytes(18).toString('base64url');
+    await prepareShards(admins, options, hotSkus, prefix, readerPassword);
     say(
       `seeded ${options.skus.toLocaleString('en')} SKUs × ${warehouses.length} warehouses over ${shards.length} shards (SKU → shard: FNV-1a mod ${shards.length}); hot SKUs: ${hotSkus.join(', ')}`,
     );
@@ -164,7 +184,13 @@ async function main(argv: string[]): Promise<number> {
     const deleted = await deleteEarlierDemoTopics(stack.kafkaBrokers, prefix);
     if (deleted > 0) say(`deleted ${deleted} topics of earlier demo runs`);
 
-    fleet = new DemoFleet({ ...stack, shards }, prefix, schema, receiversUrl, `${stack.redisUrl}/${redisDatabase}`);
+    fleet = new DemoFleet({
+      stack: { ...stack, shards },
+      prefix,
+      schema,
+      receiversDatabaseUrl: receiversUrl,
+      redisUrl: `${stack.redisUrl}/${redisDatabase}`,
+    });
     await fleet.checkPorts();
     say('fleet: starting the reference WMS and ERP and one wal-reader per shard (the catalogue goes out as snapshot events)…');
     await fleet.startReceiversAndReaders();
@@ -222,6 +248,7 @@ async function main(argv: string[]): Promise<number> {
       say(
         `\n--keep: the fleet keeps running (pids and URLs in ${fleetFile}); npm run demo -- --stop ends it, npm run stack:down the stack`,
       );
+      say(`operate it: npm run fleet -- status --config ${relative(process.cwd(), fleetConfigFile)}`);
       return clean ? 0 : 1;
     }
     return clean ? 0 : 1;

@@ -8,18 +8,46 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 const repositoryRoot = resolve(__dirname, '../..');
 const demoDirectory = join(repositoryRoot, '.local', 'demo');
-/** What a running demo fleet is made of: the `fleet` CLI and `--stop` read it. */
+/** What a running demo fleet is made of (members with pids, logs): `--stop` reads it. */
 export const fleetFile = join(demoDirectory, 'fleet.json');
+/** The `fleet` CLI's config for the running demo: `npm run fleet -- status --config .local/demo/fleet-config.json`. */
+export const fleetConfigFile = join(demoDirectory, 'fleet-config.json');
 
-/** The demo's fixed loopback ports: readers 19100+shard, sinks 19120.., receivers 19130... */
-export const demoPorts = {
-  reader: (shard: number) => 19_100 + shard,
-  redisCache: 19_120,
-  wmsAdapter: 19_121,
-  erpAdapter: 19_122,
-  wms: 19_130,
-  erp: 19_131,
-};
+/** Loopback ports of a fleet from its base: readers base+shard, sinks base+20.., receivers base+30... */
+export function fleetPorts(base: number) {
+  return {
+    reader: (shard: number) => base + shard,
+    redisCache: base + 20,
+    wmsAdapter: base + 21,
+    erpAdapter: base + 22,
+    wms: base + 30,
+    erp: base + 31,
+  };
+}
+
+export type SinkName = 'redis-cache' | 'wms-adapter' | 'erp-adapter';
+export const sinkNames: SinkName[] = ['redis-cache', 'wms-adapter', 'erp-adapter'];
+
+export interface DemoFleetOptions {
+  stack: LocalStackEndpoints;
+  prefix: string;
+  schema: string;
+  redisUrl: string;
+  /** Database of the reference receivers; without one no receivers are started (and no WMS/ERP adapters). */
+  receiversDatabaseUrl?: string;
+  /** First loopback port; default 19100 (the demo). */
+  portBase?: number;
+  /** Under `.local/`; default `demo/logs`. */
+  logDirectory?: string;
+  /** Write `.local/demo/fleet.json` (the demo's fleet; not a benchmark's). Default true. */
+  record?: boolean;
+  /**
+   * The readers' (and the redis-cache rebuild's) Postgres login, e.g. the least-privilege role of
+   * deploy/security/reader-role.ts, and the tables it may capture; default: the stack's superuser
+   * capturing the whole schema.
+   */
+  reader?: { user: string; password: string; tables: string[] };
+}
 
 export interface FleetMember {
   name: string;
@@ -69,7 +97,7 @@ export async function stopKeptFleet(say: (line: string) => void): Promise<number
     say(`  ${member.name} (pid ${member.pid}) did not stop in 30 s: kill -9`);
     process.kill(member.pid, 'SIGKILL');
   }
-  rmSync(fleetFile);
+  for (const file of [fleetFile, fleetConfigFile]) if (existsSync(file)) rmSync(file);
   if (running.length > 0)
     say(`stopped the earlier demo fleet: ${running.map((member) => `${member.name} (pid ${member.pid})`).join(', ')}`);
   return running.length;
@@ -81,21 +109,47 @@ export async function stopKeptFleet(say: (line: string) => void): Promise<number
  */
 export class DemoFleet {
   readonly members: Array<{ process: ManagedProcess; member: Omit<FleetMember, 'pid'> }> = [];
-  /** Secrets of this run, shared by each adapter and its receiver. */
-  private readonly secrets = {
-    wmsToken: randomBytes(16).toString('hex'),
-    wmsHmac: randomBytes(32).toString('hex'),
-    erpToken: randomBytes(16).toString('hex'),
-    erpHmac: randomBytes(32).toString('hex'),
-  };
+  /** Files of this run's secrets (0600), shared by each adapter and its receiver; never on a command line. */
+  private secretFiles: Record<'wmsToken' | 'wmsHmac' | 'erpToken' | 'erpHmac' | 'pgPassword', string> | undefined;
 
-  constructor(
-    private readonly stack: LocalStackEndpoints,
-    readonly prefix: string,
-    readonly schema: string,
-    private readonly receiversDatabaseUrl: string,
-    private readonly redisUrl: string,
-  ) {}
+  private secrets(): NonNullable<DemoFleet['secretFiles']> {
+    if (this.secretFiles) return this.secretFiles;
+    const directory = join(repositoryRoot, '.local', this.logDirectory, '..', 'secrets');
+    mkdirSync(directory, { recursive: true, mode: 0o700 });
+    const write = (name: string, value: string): string => {
+      const file = join(directory, name);
+      writeFileSync(file, `${value}\n`, { mode: 0o600 });
+      return file;
+    };
+    this.secretFiles = {
+      wmsToken: write('wms-token', randomBytes(16).toString('hex')),
+      wmsHmac: write('wms-hmac-secret', randomBytes(32).toString('hex')),
+      erpToken: write('erp-token', randomBytes(16).toString('hex')),
+      erpHmac: write('erp-hmac-secret', randomBytes(32).toString('hex')),
+      pgPassword: write('postgres-reader-password', this.options.reader?.password ?? ''),
+    };
+    return this.secretFiles;
+  }
+
+  /** Connection settings of the readers and the rebuild, under `prefix` (e.g. `CDC__SHARD__CONNECTION__`). */
+  private loginEnv(prefix: string): Record<string, string> {
+    const reader = this.options.reader;
+    return reader ? { [`${prefix}USER`]: reader.user, [`${prefix}PASSWORD_FILE`]: this.secrets().pgPassword } : {};
+  }
+
+  readonly prefix: string;
+  readonly schema: string;
+  private readonly stack: LocalStackEndpoints;
+  private readonly ports: ReturnType<typeof fleetPorts>;
+  private readonly logDirectory: string;
+
+  constructor(private readonly options: DemoFleetOptions) {
+    this.stack = options.stack;
+    this.prefix = options.prefix;
+    this.schema = options.schema;
+    this.ports = fleetPorts(options.portBase ?? 19_100);
+    this.logDirectory = options.logDirectory ?? 'demo/logs';
+  }
 
   get shards(): LocalStackEndpoints['shards'] {
     return this.stack.shards;
@@ -121,20 +175,21 @@ export class DemoFleet {
 
   /** Refuses to start over a port something else holds, naming it. */
   async checkPorts(): Promise<void> {
+    const { ports } = this;
     const wanted = [
-      ...this.shards.map((shard) => demoPorts.reader(shard.id)),
-      demoPorts.redisCache,
-      demoPorts.wmsAdapter,
-      demoPorts.erpAdapter,
-      demoPorts.wms,
-      demoPorts.erp,
+      ...this.shards.map((shard) => ports.reader(shard.id)),
+      ports.redisCache,
+      ports.wmsAdapter,
+      ports.erpAdapter,
+      ports.wms,
+      ports.erp,
     ];
     for (const port of wanted)
       if (!(await portFree(port)))
         throw new Error(`port 127.0.0.1:${port} is taken; the demo fleet needs it (is another demo running? npm run demo -- --stop)`);
   }
 
-  private receiver(kind: 'wms' | 'erp', port: number, token: string, hmac: string): void {
+  private receiver(kind: 'wms' | 'erp', port: number, tokenFile: string, hmacFile: string, databaseUrl: string): void {
     const process = new ManagedProcess(
       `${kind}-receiver`,
       [
@@ -143,26 +198,30 @@ export class DemoFleet {
         '--port',
         String(port),
         '--database-url',
-        this.receiversDatabaseUrl,
-        '--token',
-        token,
-        '--hmac-secret',
-        hmac,
+        databaseUrl,
+        '--token-file',
+        tokenFile,
+        '--hmac-secret-file',
+        hmacFile,
         '--log-level',
         'warn',
       ],
       {},
-      'demo/logs',
+      this.logDirectory,
     );
     this.add(`${kind}-receiver`, `${kind}-receiver`, port, process);
   }
 
-  /** Starts the receivers and the readers; sinks come with `startSinks` (after the readers created the topics). */
-  async startReceiversAndReaders(): Promise<void> {
-    this.receiver('wms', demoPorts.wms, this.secrets.wmsToken, this.secrets.wmsHmac);
-    this.receiver('erp', demoPorts.erp, this.secrets.erpToken, this.secrets.erpHmac);
+  /** Starts the receivers (if any) and the readers; sinks come with `startSinks` (after the readers created the topics). */
+  async startReceiversAndReaders(readerEnv: Record<string, string> = {}): Promise<void> {
+    const { receiversDatabaseUrl } = this.options;
+    if (receiversDatabaseUrl) {
+      const secrets = this.secrets();
+      this.receiver('wms', this.ports.wms, secrets.wmsToken, secrets.wmsHmac, receiversDatabaseUrl);
+      this.receiver('erp', this.ports.erp, secrets.erpToken, secrets.erpHmac, receiversDatabaseUrl);
+    }
     for (const shard of this.shards) {
-      const port = demoPorts.reader(shard.id);
+      const port = this.ports.reader(shard.id);
       const process = new WorkerProcess(
         'wal-reader',
         {
@@ -172,62 +231,76 @@ export class DemoFleet {
           CDC__SHARD__CONNECTION__PORT: String(shard.port),
           CDC__SHARD__CONNECTION__DATABASE: shard.database,
           CDC__SHARD__CONNECTION__USER: shard.user,
-          CDC__CAPTURE__SCHEMAS: `[${this.schema}]`,
+          ...this.loginEnv('CDC__SHARD__CONNECTION__'),
+          ...(this.options.reader
+            ? { CDC__CAPTURE__TABLES: `[${this.options.reader.tables.join(', ')}]` }
+            : { CDC__CAPTURE__SCHEMAS: `[${this.schema}]` }),
           CDC__TOPICS__PREFIX: this.prefix,
           CDC__TOPICS__PARTITIONS: '6',
+          ...readerEnv,
         },
         `wal-reader-${shard.id}`,
-        'demo/logs',
+        this.logDirectory,
       );
       this.add('wal-reader', `wal-reader-${shard.id}`, port, process);
     }
     await this.startAndWait(this.members.map((entry) => entry.process));
   }
 
-  async startSinks(): Promise<void> {
+  /** Starts the given sinks (default all three) and waits until each is ready; `env` adds settings per sink. */
+  async startSinks(sinks: SinkName[] = sinkNames, env: Partial<Record<SinkName, Record<string, string>>> = {}): Promise<void> {
+    const reader = this.options.reader;
     const rebuildShards = this.shards.map((shard) => ({
       id: shard.id,
-      connection: { host: shard.host, port: shard.port, database: shard.database, user: shard.user },
+      connection: {
+        host: shard.host,
+        port: shard.port,
+        database: shard.database,
+        user: reader?.user ?? shard.user,
+        ...(reader ? { passwordFile: this.secrets().pgPassword } : {}),
+      },
     }));
-    const sinks = [
-      new WorkerProcess(
-        'redis-cache',
-        {
-          ...this.sinkEnv('redis-cache', demoPorts.redisCache),
-          CDC__REDIS__URL: this.redisUrl,
-          CDC__REBUILD__SHARDS: JSON.stringify(rebuildShards),
-        },
-        'redis-cache',
-        'demo/logs',
-      ),
-      new WorkerProcess(
-        'wms-adapter',
-        {
-          ...this.sinkEnv('wms-adapter', demoPorts.wmsAdapter),
-          CDC__WMS__BASE_URL: `http://127.0.0.1:${demoPorts.wms}`,
-          CDC__WMS__TOKEN: this.secrets.wmsToken,
-          CDC__WMS__HMAC_SECRET: this.secrets.wmsHmac,
-        },
-        'wms-adapter',
-        'demo/logs',
-      ),
-      new WorkerProcess(
-        'erp-adapter',
-        {
-          ...this.sinkEnv('erp-adapter', demoPorts.erpAdapter),
-          CDC__ERP__BASE_URL: `http://127.0.0.1:${demoPorts.erp}`,
-          CDC__ERP__TOKEN: this.secrets.erpToken,
-          CDC__ERP__HMAC_SECRET: this.secrets.erpHmac,
-        },
-        'erp-adapter',
-        'demo/logs',
-      ),
-    ];
-    this.add('redis-cache', 'redis-cache', demoPorts.redisCache, sinks[0]!);
-    this.add('wms-adapter', 'wms-adapter', demoPorts.wmsAdapter, sinks[1]!);
-    this.add('erp-adapter', 'erp-adapter', demoPorts.erpAdapter, sinks[2]!);
-    await this.startAndWait(sinks);
-    this.record();
+    const settings: Record<SinkName, () => Record<string, string>> = {
+      'redis-cache': () => ({
+        ...this.sinkEnv('redis-cache', this.ports.redisCache),
+        CDC__REDIS__URL: this.options.redisUrl,
+        CDC__REBUILD__SHARDS: JSON.stringify(rebuildShards),
+      }),
+      'wms-adapter': () => ({
+        ...this.sinkEnv('wms-adapter', this.ports.wmsAdapter),
+        CDC__WMS__BASE_URL: `http://127.0.0.1:${this.ports.wms}`,
+        CDC__WMS__TOKEN_FILE: this.secrets().wmsToken,
+        CDC__WMS__HMAC_SECRET_FILE: this.secrets().wmsHmac,
+      }),
+      'erp-adapter': () => ({
+        ...this.sinkEnv('erp-adapter', this.ports.erpAdapter),
+        CDC__ERP__BASE_URL: `http://127.0.0.1:${this.ports.erp}`,
+        CDC__ERP__TOKEN_FILE: this.secrets().erpToken,
+        CDC__ERP__HMAC_SECRET_FILE: this.secrets().erpHmac,
+      }),
+    };
+    const ports: Record<SinkName, number> = {
+      'redis-cache': this.ports.redisCache,
+      'wms-adapter': this.ports.wmsAdapter,
+      'erp-adapter': this.ports.erpAdapter,
+    };
+    const started = sinks.map((sink) => {
+      if (sink !== 'redis-cache' && !this.options.receiversDatabaseUrl)
+        throw new Error(`${sink} needs the reference receivers (receiversDatabaseUrl)`);
+      const process = new WorkerProcess(sink, { ...settings[sink](), ...env[sink] }, sink, this.logDirectory);
+      this.add(sink, sink, ports[sink], process);
+      return process;
+    });
+    await this.startAndWait(started);
+    if (this.options.record !== false) this.record();
+  }
+
+  /** Stops one member (SIGTERM) and forgets it; answers its exit code. */
+  async stopMember(name: string): Promise<number | null> {
+    const index = this.members.findIndex((entry) => entry.member.name === name);
+    if (index < 0) throw new Error(`no ${name} in the fleet`);
+    const [entry] = this.members.splice(index, 1);
+    return entry!.process.terminate();
   }
 
   private async startAndWait(processes: ManagedProcess[]): Promise<void> {
@@ -258,9 +331,9 @@ export class DemoFleet {
       schema: this.schema,
       kafkaBrokers: this.stack.kafkaBrokers,
       registryUrl: this.stack.registryUrl,
-      redisUrl: this.redisUrl,
+      redisUrl: this.options.redisUrl,
       shards: this.shards.map((shard) => ({ id: shard.id, url: shard.url, slot: `cdc_${this.prefix}_shard${shard.id}` })),
-      sinks: ['redis-cache', 'wms-adapter', 'erp-adapter'].map((name) => ({
+      sinks: sinkNames.map((name) => ({
         name,
         groupId: `${this.prefix}.${name}`,
         dlqTopic: `${this.prefix}.dlq.${name}`,
@@ -268,6 +341,20 @@ export class DemoFleet {
       members: this.members.map(({ process, member }) => ({ ...member, pid: process.pid ?? 0 })),
     };
     writeFileSync(fleetFile, `${JSON.stringify(description, null, 2)}\n`);
+    const fleetConfig = {
+      kafka: { brokers: this.stack.kafkaBrokers },
+      registry: { url: this.stack.registryUrl },
+      topics: { prefix: this.prefix, stockSchema: this.schema },
+      shards: this.shards.map((shard) => ({
+        id: shard.id,
+        connection: { host: shard.host, port: shard.port, database: shard.database, user: shard.user },
+      })),
+      sinks: sinkNames.filter((name) => this.members.some((entry) => entry.member.name === name)).map((name) => ({ name })),
+      workers: this.members
+        .filter(({ member }) => !member.kind.endsWith('receiver'))
+        .map(({ member }) => ({ name: member.name, url: member.url })),
+    };
+    writeFileSync(fleetConfigFile, `${JSON.stringify(fleetConfig, null, 2)}\n`);
   }
 
   url(kind: FleetMember['kind'], shard?: number): string {
@@ -285,7 +372,7 @@ export class DemoFleet {
   /** SIGTERM to every member; resolves with the members that did not exit 0. */
   async stop(): Promise<string[]> {
     const codes = await Promise.all(this.members.map(async ({ process, member }) => ({ member, code: await process.terminate() })));
-    if (existsSync(fleetFile)) rmSync(fleetFile);
+    if (this.options.record !== false) for (const file of [fleetFile, fleetConfigFile]) if (existsSync(file)) rmSync(file);
     return codes.filter(({ code }) => code !== 0).map(({ member, code }) => `${member.name} exited ${code}`);
   }
 }
