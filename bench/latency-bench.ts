@@ -1,0 +1,199 @@
+import { MetricNames } from '@inventory-cdc/shared';
+import { bucketsOf, bucketsSince, histogramQuantile, scrapeSamples, waitFor, type Bucket } from '@inventory-cdc/shared/testing';
+import { shardOf } from '@inventory-cdc/shared';
+import Redis from 'ioredis';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { median, printTable, saveResults } from './bench-report';
+import { BenchWorld, quantile } from './bench-world';
+import { sinkReached } from './pipeline-probe';
+
+export interface LatencyBenchOptions {
+  runs: number;
+  /** Offered loads, transactions per second. */
+  rates: number[];
+  secondsPerRate: number;
+  shards: number;
+}
+
+const epochMs = (): number => performance.timeOrigin + performance.now();
+
+interface LevelResult {
+  offered: number;
+  achieved: number;
+  /** The readers' share: source commit → Kafka commit. */
+  readerP50: number | undefined;
+  readerP99: number | undefined;
+  sinkP50: number | undefined;
+  sinkP99: number | undefined;
+  sinkMaxBound: number | undefined;
+  observerP50: number | undefined;
+  observerP99: number | undefined;
+  observerMax: number | undefined;
+  observed: number;
+  /** Notifications the observer received (several values can share one, when a batch coalesces them). */
+  notifications: number;
+}
+
+/**
+ * End-to-end latency, Postgres commit → visible in Redis, at fixed offered loads. An open-loop generator
+ * starts single-row stock updates at the offered rate (half of them on one hot SKU, the rest spread over
+ * the catalogue) through a pool per shard, and records when each hot-SKU commit returned and the on-hand
+ * value it produced. Two measurements must agree:
+ * - the sink's own histogram (source.commitTs → applied), scraped before and after the load;
+ * - an external observer subscribed to the hot SKU's change channel, timestamping each new value
+ *   and matching it to the commit that produced it.
+ */
+export async function latencyBench(options: LatencyBenchOptions): Promise<void> {
+  const rows: Record<string, string | number>[] = [];
+  const all: Array<LevelResult & { run: number }> = [];
+  for (let run = 1; run <= options.runs; run++) {
+    const world = await BenchWorld.create('latency', options.shards, 2_000);
+    try {
+      await world.markReadModelPresent();
+      await world.fleet.startReceiversAndReaders();
+      await world.fleet.startSinks(['redis-cache']);
+      // The catalogue's snapshot events first, so they are not counted as the load's latency.
+      await sinkReached(world.fleet.url('redis-cache'), world.skus.length * 3, 300_000);
+      for (const rate of options.rates) {
+        const result = await measureLevel(world, rate, options.secondsPerRate);
+        all.push({ run, ...result });
+        process.stdout.write(
+          `run ${run}, ${rate}/s offered: achieved ${result.achieved.toFixed(0)}/s, sink p99 ${fmt(result.sinkP99)}, observer p99 ${fmt(result.observerP99)} (${result.observed} of ${result.notifications} notifications matched a commit)\n`,
+        );
+      }
+    } finally {
+      await world.close();
+    }
+  }
+  for (const rate of options.rates) {
+    const levels = all.filter((level) => level.offered === rate);
+    const med = (pick: (level: LevelResult) => number | undefined): number =>
+      median(levels.map(pick).filter((v): v is number => v !== undefined));
+    rows.push({
+      'offered tx/s': rate,
+      'achieved tx/s': Math.round(med((l) => l.achieved)),
+      'reader p50 ms': med((l) => l.readerP50) * 1000,
+      'reader p99 ms': med((l) => l.readerP99) * 1000,
+      'sink p50 ms': med((l) => l.sinkP50) * 1000,
+      'sink p99 ms': med((l) => l.sinkP99) * 1000,
+      'sink max ≤ ms': med((l) => l.sinkMaxBound) * 1000,
+      'observer p50 ms': med((l) => l.observerP50) * 1000,
+      'observer p99 ms': med((l) => l.observerP99) * 1000,
+      'observer max ms': med((l) => l.observerMax) * 1000,
+      'hot values seen': Math.round(med((l) => l.observed)),
+    });
+  }
+  printTable(
+    `end-to-end latency, Postgres commit → Redis (median of ${options.runs} runs, ${options.shards} shards, half the load on one hot SKU)`,
+    rows,
+  );
+  saveResults('latency', { options, runs: all, medians: rows });
+}
+
+const fmt = (seconds: number | undefined): string => (seconds === undefined ? '–' : `${(seconds * 1000).toFixed(0)} ms`);
+
+async function measureLevel(world: BenchWorld, rate: number, seconds: number): Promise<LevelResult> {
+  const hot = world.skus[7]!;
+  const hotPool = world.pools[shardOf(hot, world.pools.length)]!;
+  const cacheUrl = `${world.fleet.url('redis-cache')}/metrics`;
+  const observer = new Redis(world.redis.options);
+  const others = world.skus.filter((sku) => sku !== hot);
+  const otherWarehouses = Number(
+    (
+      await hotPool.query<{ total: string }>(
+        `select sum(on_hand)::text as total from ${world.schema}.stock where sku = $1 and warehouse <> 'WH-A'`,
+        [hot],
+      )
+    ).rows[0]!.total,
+  );
+  const committedAt = new Map<number, number>();
+  const seenAt = new Map<number, number>();
+  let notifications = 0;
+  observer.on('message', (_channel: string, message: string) => {
+    const at = epochMs();
+    notifications++;
+    const onHand = (JSON.parse(message) as { onHand: number }).onHand;
+    if (!seenAt.has(onHand)) seenAt.set(onHand, at);
+  });
+  await observer.subscribe(`cdc:stock-changed:${hot}`);
+  const before = bucketsOf(await scrapeSamples(cacheUrl), MetricNames.sinkCommitToApplied);
+  const readerUrls = world.stack.shards.map((shard) => `${world.fleet.url('wal-reader', shard.id)}/metrics`);
+  const readerBuckets = async (): Promise<Bucket[]> =>
+    mergeBuckets(await Promise.all(readerUrls.map(async (url) => bucketsOf(await scrapeSamples(url), MetricNames.readerCommitLag))));
+  const readerBefore = await readerBuckets();
+
+  let completed = 0;
+  let inFlight = 0;
+  let lastHotValue = 0;
+  const maxInFlight = 64;
+  const started = epochMs();
+  const deadline = started + seconds * 1000;
+  let issued = 0;
+  const pending = new Set<Promise<void>>();
+  while (epochMs() < deadline) {
+    const due = Math.floor(((epochMs() - started) * rate) / 1000);
+    while (issued < due && inFlight < maxInFlight) {
+      issued++;
+      inFlight++;
+      const isHot = issued % 2 === 0;
+      const sku = isHot ? hot : others[Math.floor(Math.random() * others.length)]!;
+      const pool = isHot ? hotPool : world.pools[shardOf(sku, world.pools.length)]!;
+      const work = pool
+        .query<{ onHand: number }>(
+          `update ${world.schema}.stock set on_hand = on_hand ${isHot ? '+' : '-'} 1 where sku = $1 and warehouse = $2 returning on_hand as "onHand"`,
+          [sku, isHot ? 'WH-A' : 'WH-B'],
+        )
+        .then((result) => {
+          const at = epochMs();
+          completed++;
+          if (isHot) {
+            // Only WH-A of the hot SKU changes, so its new on-hand identifies the SKU total Redis will show.
+            const total = otherWarehouses + result.rows[0]!.onHand;
+            committedAt.set(total, at);
+            lastHotValue = Math.max(lastHotValue, total);
+          }
+        })
+        .finally(() => {
+          inFlight--;
+          pending.delete(work);
+        });
+      pending.add(work);
+    }
+    await sleep(1);
+  }
+  await Promise.all(pending);
+  const achieved = completed / seconds;
+  await waitFor("the hot SKU's last value in Redis", () => seenAt.has(lastHotValue), 60_000, 20).catch(() => undefined);
+  await sleep(500);
+  observer.disconnect();
+  const readerSince = bucketsSince(await readerBuckets(), readerBefore);
+  const since = bucketsSince(bucketsOf(await scrapeSamples(cacheUrl), MetricNames.sinkCommitToApplied), before);
+  const latencies: number[] = [];
+  for (const [value, at] of seenAt) {
+    const committed = committedAt.get(value);
+    if (committed !== undefined) latencies.push(Math.max(0, at - committed) / 1000);
+  }
+  const highest = [...since].reverse().find((bucket, index, reversed) => bucket.count > (reversed[index + 1]?.count ?? 0));
+  return {
+    offered: rate,
+    achieved,
+    readerP50: histogramQuantile(0.5, readerSince),
+    readerP99: histogramQuantile(0.99, readerSince),
+    sinkP50: histogramQuantile(0.5, since),
+    sinkP99: histogramQuantile(0.99, since),
+    sinkMaxBound: highest?.le === Infinity ? undefined : highest?.le,
+    observerP50: quantile(latencies, 0.5),
+    observerP99: quantile(latencies, 0.99),
+    observerMax: quantile(latencies, 1),
+    observed: latencies.length,
+    notifications,
+  };
+}
+
+/** Buckets of several histograms with the same bounds, added up. */
+function mergeBuckets(histograms: Bucket[][]): Bucket[] {
+  const byBound = new Map<number, number>();
+  for (const buckets of histograms) for (const { le, count } of buckets) byBound.set(le, (byBound.get(le) ?? 0) + count);
+  return [...byBound].map(([le, count]) => ({ le, count })).sort((a, b) => a.le - b.le);
+}
