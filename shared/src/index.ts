@@ -22,3 +22,4 @@ export * from './redis-client';
 export * from './sink-config';
 export * from './sharding';
 export * from './stock-cache-keys';
+export * from './circuit-breaker';

@@ -1,4 +1,11 @@
-import { kafkaConfigSchema, registryConfigSchema, sinkConsumerSchema, sinkTopicsSchema, workerConfigSchema } from '@inventory-cdc/shared';
+import {
+  circuitConfigSchema,
+  kafkaConfigSchema,
+  registryConfigSchema,
+  sinkConsumerSchema,
+  sinkTopicsSchema,
+  workerConfigSchema,
+} from '@inventory-cdc/shared';
 import { z } from 'zod';
 
 const positiveMs = z.number().int().positive();
@@ -23,15 +30,6 @@ export const erpRetryConfigSchema = z
      * Time spent waiting for an open circuit does not count. Default 30000 ms.
      */
     budgetMs: positiveMs.default(30_000),
-  })
-  .strict();
-
-export const circuitConfigSchema = z
-  .object({
-    /** Consecutive failed attempts (timeouts, network errors, 5xx, 429) that open the circuit. Default 5. */
-    failureThreshold: z.number().int().positive().default(5),
-    /** How long the circuit stays open before one trial request is let through. Default 5000 ms. */
-    openMs: positiveMs.default(5_000),
   })
   .strict();
 

@@ -8,8 +8,8 @@ import {
   ensureTopics,
   exitAfterStop,
   runWorker,
+  CircuitBreaker,
 } from '@inventory-cdc/shared';
-import { CircuitBreaker } from './circuit-breaker';
 import { erpAdapterConfigSchema } from './erp-config';
 import { ErpClient } from './erp-client';
 import { PostingDelivery } from './posting-delivery';

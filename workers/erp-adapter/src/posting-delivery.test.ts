@@ -1,5 +1,4 @@
-import { HaltError } from '@inventory-cdc/shared';
-import { CircuitBreaker } from './circuit-breaker';
+import { HaltError, CircuitBreaker } from '@inventory-cdc/shared';
 import { ErpRejectedError, ErpUnavailableError, type ErpAnswer } from './erp-client';
 import type { Posting } from './posting-builder';
 import { PostingDelivery } from './posting-delivery';
@@ -66,11 +65,13 @@ describe('PostingDelivery', () => {
 
   it('waits for an open circuit without spending the budget', async () => {
     const circuit = new CircuitBreaker({ failureThreshold: 1, openMs: 150 });
-    circuit.recordFailure();
+    const admission = circuit.tryAcquire();
+    if (admission.admitted) circuit.release(admission.permit, 'failure');
+    expect(circuit.state).toBe('open');
     const sender = scripted(['booked']);
     const { subject } = delivery(sender, 20, circuit);
     expect((await subject.deliver(posting, signal)).kind).toBe('booked');
-    expect(circuit.state()).toBe('closed');
+    expect(circuit.state).toBe('closed');
   });
 
   it('throws a halt (bad credentials) to the caller', async () => {

@@ -1,6 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { RetryExhaustedError, retry } from '@inventory-cdc/shared';
-import type { CircuitBreaker } from './circuit-breaker';
+import { RetryExhaustedError, retry, type CircuitBreaker, type CircuitPermit } from '@inventory-cdc/shared';
 import { ErpRejectedError, ErpUnavailableError, type ErpAnswer } from './erp-client';
 import type { Posting } from './posting-builder';
 
@@ -39,16 +38,16 @@ export class PostingDelivery {
   async deliver(posting: Posting, signal: AbortSignal): Promise<DeliveryOutcome> {
     let spentMs = 0;
     const attempt = async (): Promise<ErpAnswer> => {
-      await this.admitted(signal);
+      const permit = await this.admitted(signal);
       const started = this.now();
       try {
         const answer = await this.sender.post(posting, signal);
-        this.breaker.recordSuccess();
+        this.breaker.release(permit, 'success');
         return answer;
       } catch (error) {
-        // A rejection is a healthy ERP saying no to this posting; anything else counts against the ERP.
-        if (error instanceof ErpRejectedError) this.breaker.recordSuccess();
-        else this.breaker.recordFailure();
+        // A rejection is a healthy ERP saying no to this posting; an abort says nothing about the ERP;
+        // anything else counts against it.
+        this.breaker.release(permit, error instanceof ErpRejectedError ? 'success' : signal.aborted ? 'neutral' : 'failure');
         throw error;
       } finally {
         spentMs += this.now() - started;
@@ -80,12 +79,12 @@ export class PostingDelivery {
   }
 
   /** Waits, without spending the budget, until the circuit lets a request through. */
-  private async admitted(signal: AbortSignal): Promise<void> {
+  private async admitted(signal: AbortSignal): Promise<CircuitPermit> {
     for (;;) {
       signal.throwIfAborted();
-      const admission = this.breaker.admit();
-      if (admission.admitted) return;
-      await sleep(admission.retryInMs, undefined, { signal });
+      const admission = this.breaker.tryAcquire();
+      if (admission.admitted) return admission.permit;
+      await sleep(admission.waitMs, undefined, { signal });
     }
   }
 }

@@ -9,8 +9,8 @@ import {
   runWorker,
   startChangeConsumer,
   stockTopicOf,
+  CircuitBreaker,
 } from '@inventory-cdc/shared';
-import { CircuitBreaker } from './circuit-breaker';
 import { withConsumerSettings } from './consumer-settings';
 import { HttpWmsTransport } from './wms-client';
 import { wmsConfigSchema } from './wms-config';

@@ -1,4 +1,11 @@
-import { kafkaConfigSchema, registryConfigSchema, sinkConsumerSchema, sinkTopicsSchema, workerConfigSchema } from '@inventory-cdc/shared';
+import {
+  circuitConfigSchema,
+  kafkaConfigSchema,
+  registryConfigSchema,
+  sinkConsumerSchema,
+  sinkTopicsSchema,
+  workerConfigSchema,
+} from '@inventory-cdc/shared';
 import { z } from 'zod';
 
 /** A secret that an environment override may turn into a number (`CDC__WMS__TOKEN=1234`): kept as text. */
@@ -36,15 +43,7 @@ export const wmsConfigSchema = workerConfigSchema
           })
           .strict()
           .default({}),
-        circuit: z
-          .object({
-            /** Consecutive failed calls (timeouts, 5xx, 429, connection errors) that open the circuit. Default 5. */
-            failureThreshold: z.number().int().positive().default(5),
-            /** Time the circuit stays open before one trial call, in ms. Default 5000. */
-            openMs: z.number().int().positive().default(5_000),
-          })
-          .strict()
-          .default({}),
+        circuit: circuitConfigSchema.default({}),
       })
       .strict(),
   })

@@ -1,4 +1,4 @@
-import { CircuitBreaker } from './circuit-breaker';
+import { CircuitBreaker } from '@inventory-cdc/shared';
 import type { WmsCall } from './wms-call';
 import type { WmsTransport } from './wms-client';
 import { WmsDelivery, type DeliveryRetryOptions } from './wms-delivery';

@@ -1,6 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { retry, RetryExhaustedError } from '@inventory-cdc/shared';
-import type { CallOutcome, CircuitBreaker } from './circuit-breaker';
+import { retry, RetryExhaustedError, type CallOutcome, type CircuitBreaker } from '@inventory-cdc/shared';
 import type { WmsCall } from './wms-call';
 import type { WmsTransport } from './wms-client';
 import { CircuitOpenError, WmsRejectedError, WmsUnavailableError } from './wms-response';

@@ -1,11 +1,17 @@
-import type { CircuitState } from '@inventory-cdc/shared';
+import { z } from 'zod';
+import type { CircuitState } from './sink-metrics';
 
-export interface CircuitBreakerOptions {
-  /** Consecutive failed calls (timeouts, 5xx, 429, connection errors) that open the circuit. Default 5. */
-  failureThreshold: number;
-  /** How long the circuit stays open before one trial call may test the WMS again, in ms. Default 5000. */
-  openMs: number;
-}
+/** A sink's `circuit` config section. */
+export const circuitConfigSchema = z
+  .object({
+    /** Consecutive failed calls (timeouts, 5xx, 429, connection errors) that open the circuit. Default 5. */
+    failureThreshold: z.number().int().positive().default(5),
+    /** How long the circuit stays open before one trial call may test the service again, in ms. Default 5000. */
+    openMs: z.number().int().positive().default(5_000),
+  })
+  .strict();
+
+export type CircuitBreakerOptions = z.infer<typeof circuitConfigSchema>;
 
 /**
  * The right to make one call. `generation` ties the call's outcome to the circuit period it started in, so
@@ -20,7 +26,7 @@ export interface CircuitPermit {
 /** What `tryAcquire` gives: a permit, or how long to wait before asking again. */
 export type CircuitAdmission = { admitted: true; permit: CircuitPermit } | { admitted: false; waitMs: number };
 
-/** How a call ended, from the circuit's point of view. `neutral`: it says nothing about the WMS (aborted, a bug). */
+/** How a call ended, from the circuit's point of view. `neutral`: it says nothing about the service (aborted, a bug). */
 export type CallOutcome = 'success' | 'failure' | 'neutral';
 
 type Phase = { state: 'closed'; failures: number } | { state: 'open'; until: number } | { state: 'half-open'; trialInFlight: boolean };
@@ -35,7 +41,7 @@ const trialPollMs = 50;
  * - open: no call goes through for `openMs`; then it turns half-open (lazily, when next asked).
  * - half-open: exactly one trial call; its success closes the circuit, its failure opens it again.
  *
- * A permanent refusal (a 4xx) is a success here: the WMS answered, it is the event that is bad. The
+ * A permanent refusal (a 4xx) is a success here: the service answered, it is the request that is bad. The
  * breaker never sleeps itself; callers wait `waitMs` and ask again, so a waiting delivery spends none of
  * its retry budget.
  */

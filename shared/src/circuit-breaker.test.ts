@@ -1,4 +1,4 @@
-import type { CircuitState } from '@inventory-cdc/shared';
+import type { CircuitState } from './sink-metrics';
 import { CircuitBreaker, type CircuitAdmission, type CircuitPermit } from './circuit-breaker';
 
 function setup(failureThreshold = 3, openMs = 1_000): { breaker: CircuitBreaker; clock: { now: number }; changes: CircuitState[] } {
