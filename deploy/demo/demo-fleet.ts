@@ -1,3 +1,4 @@
+import { dlqTopicOf } from '@inventory-cdc/shared';
 import type { LocalStackEndpoints } from '@inventory-cdc/shared/testing';
 import { ManagedProcess, WaitAbandoned, WorkerProcess, waitFor } from '@inventory-cdc/shared/testing';
 import { randomBytes } from 'node:crypto';
@@ -336,7 +337,7 @@ export class DemoFleet {
       sinks: sinkNames.map((name) => ({
         name,
         groupId: `${this.prefix}.${name}`,
-        dlqTopic: `${this.prefix}.dlq.${name}`,
+        dlqTopic: dlqTopicOf({ prefix: this.prefix }, name),
       })),
       members: this.members.map(({ process, member }) => ({ ...member, pid: process.pid ?? 0 })),
     };

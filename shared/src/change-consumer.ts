@@ -48,6 +48,26 @@ export interface ChangeConsumerOptions {
   /** Group session timeout and heartbeat period (see sink-config.ts); kafkajs's defaults when absent. */
   sessionTimeoutMs?: number;
   heartbeatIntervalMs?: number;
+  /** Record bytes fetched per partition at once (kafkajs's default 1 MiB): bounds one batch, so one commit. */
+  maxBytesPerPartition?: number;
+}
+
+/**
+ * Runs `task` while calling `heartbeat` every `intervalMs`.
+ *
+ * Why: kafkajs heartbeats only between batches. A batch can legitimately take longer than the session
+ * timeout (an HTTP sink's retries with backoff, or an open circuit holding deliveries until the service is
+ * back), and a member that stops heartbeating is expelled, its uncommitted batch re-sent by the next owner,
+ * again and again. A heartbeat that fails (a rebalance has begun) is left to the batch's own end: the
+ * commit then fails and the next owner re-sends the batch, which the sink's idempotence absorbs.
+ */
+export async function heartbeatWhile<T>(task: () => Promise<T>, heartbeat: () => Promise<void>, intervalMs: number): Promise<T> {
+  const timer = setInterval(() => void heartbeat().catch(() => undefined), intervalMs);
+  try {
+    return await task();
+  } finally {
+    clearInterval(timer);
+  }
 }
 
 /**
@@ -62,6 +82,7 @@ export async function startChangeConsumer(options: ChangeConsumerOptions): Promi
     allowAutoTopicCreation: false,
     ...(options.sessionTimeoutMs ? { sessionTimeout: options.sessionTimeoutMs } : {}),
     ...(options.heartbeatIntervalMs ? { heartbeatInterval: options.heartbeatIntervalMs } : {}),
+    ...(options.maxBytesPerPartition ? { maxBytesPerPartition: options.maxBytesPerPartition } : {}),
   });
   options.readiness.set('kafka', false, 'joining the group');
   watchConsumer(consumer, options.readiness, 'kafka', (error, willRestart) =>
@@ -105,18 +126,21 @@ export async function startChangeConsumer(options: ChangeConsumerOptions): Promi
         }
       }
       metrics.consumed.inc({ sink: metrics.sink }, batch.messages.length);
-      const undeliverable = await retry(() => sink.apply(changes, signal), {
-        initialDelayMs: 200,
-        maxDelayMs: 10_000,
-        maxElapsedMs: Infinity,
-        signal,
-        retryOn: (error) => !signal.aborted && dispositionOf(error) === 'retryable',
-        onRetry: (error, attempt) => {
-          metrics.retries.inc({ sink: metrics.sink });
-          logger.warn({ err: error, attempt, topic: batch.topic, partition: batch.partition }, 'sink batch failed; retrying');
-        },
-      });
-      await options.deadLetters.send([...undecodable, ...undeliverable]);
+      const deliver = async (): Promise<void> => {
+        const undeliverable = await retry(() => sink.apply(changes, signal), {
+          initialDelayMs: 200,
+          maxDelayMs: 10_000,
+          maxElapsedMs: Infinity,
+          signal,
+          retryOn: (error) => !signal.aborted && dispositionOf(error) === 'retryable',
+          onRetry: (error, attempt) => {
+            metrics.retries.inc({ sink: metrics.sink });
+            logger.warn({ err: error, attempt, topic: batch.topic, partition: batch.partition }, 'sink batch failed; retrying');
+          },
+        });
+        await options.deadLetters.send([...undecodable, ...undeliverable]);
+      };
+      await heartbeatWhile(deliver, heartbeat, options.heartbeatIntervalMs ?? 3_000);
       resolveOffset(batch.lastOffset());
       // Explicitly: with autoCommit off, commitOffsetsIfNecessary() commits nothing.
       await consumer.commitOffsets([

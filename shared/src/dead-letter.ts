@@ -1,5 +1,8 @@
-import type { Producer } from 'kafkajs';
+import { Partitioners, type Kafka, type Producer } from 'kafkajs';
 import type { ConsumedChange } from './change-event';
+import { ensureTopics } from './kafka-client';
+import type { Lifecycle } from './lifecycle';
+import { dlqTopicOf, type SinkTopicsConfig } from './sink-config';
 import type { SinkMetrics } from './sink-metrics';
 
 export interface DeadLetter {
@@ -42,4 +45,22 @@ export class DeadLetterQueue {
     });
     for (const letter of letters) this.metrics.deadLettered.inc({ sink: this.metrics.sink, reason: letter.reason });
   }
+}
+
+/**
+ * A sink's dead-letter queue, ready to use: its producer connected (disconnected at stop) and its topic
+ * `<dlqPrefix>.dlq.<sink>` created when missing.
+ */
+export async function openDeadLetterQueue(
+  kafka: Kafka,
+  topics: SinkTopicsConfig,
+  metrics: SinkMetrics,
+  lifecycle: Pick<Lifecycle, 'onStop'>,
+): Promise<DeadLetterQueue> {
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
+  await producer.connect();
+  lifecycle.onStop('dead-letter producer', () => producer.disconnect());
+  const topic = dlqTopicOf(topics, metrics.sink);
+  await ensureTopics(kafka, [{ topic, numPartitions: 1 }]);
+  return new DeadLetterQueue(producer, topic, metrics);
 }

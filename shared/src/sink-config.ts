@@ -43,3 +43,13 @@ export type SinkConsumerConfig = z.infer<typeof sinkConsumerSchema>;
 export function stockTopicOf(topics: SinkTopicsConfig): string {
   return `${topics.prefix}.${topics.stockSchema}.stock`;
 }
+
+/** A sink's dead-letter topic: `<dlqPrefix or prefix>.dlq.<sink>`. */
+export function dlqTopicOf(topics: Pick<SinkTopicsConfig, 'prefix' | 'dlqPrefix'>, sink: string): string {
+  return `${topics.dlqPrefix ?? topics.prefix}.dlq.${sink}`;
+}
+
+/** A sink's consumer group: the configured one, else `<prefix>.<sink>`. */
+export function sinkGroupIdOf(config: { topics: SinkTopicsConfig; consumer: Pick<SinkConsumerConfig, 'groupId'> }, sink: string): string {
+  return config.consumer.groupId ?? `${config.topics.prefix}.${sink}`;
+}

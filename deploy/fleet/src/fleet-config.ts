@@ -1,4 +1,11 @@
-import { kafkaConfigSchema, loadConfig, postgresConnectionSchema, registryConfigSchema, stockTopicOf } from '@inventory-cdc/shared';
+import {
+  dlqTopicOf,
+  kafkaConfigSchema,
+  loadConfig,
+  postgresConnectionSchema,
+  registryConfigSchema,
+  stockTopicOf,
+} from '@inventory-cdc/shared';
 import type { ReaderConfig } from '@inventory-cdc/wal-reader/dist/reader-config';
 import { readerTopicsOf, slotNamesOf } from '@inventory-cdc/wal-reader/dist/reader-config';
 import { dirname, resolve } from 'node:path';
@@ -112,12 +119,12 @@ export function loadFleetConfig(file: string, env: Record<string, string | undef
 }
 
 export function sinksOf(config: FleetConfig): FleetSink[] {
-  const { prefix, dlqPrefix } = config.topics;
+  const { prefix } = config.topics;
   return config.sinks.map((sink) => ({
     name: sink.name,
     groupId: sink.groupId ?? `${prefix}.${sink.name}`,
     topics: sink.topics ?? [stockTopicOf({ prefix, stockSchema: config.topics.stockSchema })],
-    dlqTopic: `${dlqPrefix ?? prefix}.dlq.${sink.name}`,
+    dlqTopic: dlqTopicOf(config.topics, sink.name),
   }));
 }
 

@@ -1,14 +1,15 @@
 import {
   AvroCodec,
-  DeadLetterQueue,
   HaltError,
   SinkMetrics,
   createKafka,
   createRegistryClient,
-  ensureTopics,
   exitAfterStop,
   runWorker,
   CircuitBreaker,
+  openDeadLetterQueue,
+  sinkGroupIdOf,
+  stockTopicOf,
 } from '@inventory-cdc/shared';
 import { erpAdapterConfigSchema } from './erp-config';
 import { ErpClient } from './erp-client';
@@ -31,11 +32,7 @@ void runWorker({
     const kafka = createKafka(config.kafka, config.serviceName, logger);
     const codec = new AvroCodec(createRegistryClient(config.registry));
     lifecycle.onStop('schema registry client', () => codec.close());
-    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-    await producer.connect();
-    lifecycle.onStop('dead-letter producer', () => producer.disconnect());
-    const dlqTopic = `${config.topics.dlqPrefix ?? config.topics.prefix}.dlq.erp-adapter`;
-    await ensureTopics(kafka, [{ topic: dlqTopic, numPartitions: 1 }]);
+    const deadLetters = await openDeadLetterQueue(kafka, config.topics, sinkMetrics, lifecycle);
 
     readiness.set('erp', true, 'circuit closed');
     const breaker = new CircuitBreaker(config.erp.circuit, Date.now, (state) => {
@@ -50,11 +47,11 @@ void runWorker({
     const consumer = await WindowConsumer.start({
       kafka,
       codec,
-      groupId: config.consumer.groupId ?? `${config.topics.prefix}.erp-adapter`,
-      topic: `${config.topics.prefix}.${config.topics.stockSchema}.stock`,
+      groupId: sinkGroupIdOf(config, 'erp-adapter'),
+      topic: stockTopicOf(config.topics),
       limits: config.erp.window,
       delivery,
-      deadLetters: new DeadLetterQueue(producer, dlqTopic, sinkMetrics),
+      deadLetters,
       metrics: sinkMetrics,
       logger,
       readiness,

@@ -1,16 +1,16 @@
 import {
   AvroCodec,
-  DeadLetterQueue,
   SinkMetrics,
   createKafka,
   createRedis,
   createRegistryClient,
-  ensureTopics,
   evictionRisk,
   exitAfterStop,
   runWorker,
   startChangeConsumer,
   stockTopicOf,
+  openDeadLetterQueue,
+  sinkGroupIdOf,
 } from '@inventory-cdc/shared';
 import { cacheConfigSchema } from './cache-config';
 import { ReadModelGuard } from './read-model-guard';
@@ -47,19 +47,15 @@ void runWorker({
     const kafka = createKafka(config.kafka, config.serviceName, logger);
     const codec = new AvroCodec(createRegistryClient(config.registry));
     const sinkMetrics = new SinkMetrics(metrics, 'redis-cache');
-    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-    await producer.connect();
-    lifecycle.onStop('dead-letter producer', () => producer.disconnect());
-    const dlqTopic = `${config.topics.dlqPrefix ?? config.topics.prefix}.dlq.redis-cache`;
-    await ensureTopics(kafka, [{ topic: dlqTopic, numPartitions: 1 }]);
-    const groupId = config.consumer.groupId ?? `${config.topics.prefix}.redis-cache`;
+    const deadLetters = await openDeadLetterQueue(kafka, config.topics, sinkMetrics, lifecycle);
+    const groupId = sinkGroupIdOf(config, 'redis-cache');
     const consumer = await startChangeConsumer({
       kafka,
       codec,
       groupId,
       topics: [stockTopicOf(config.topics)],
       sink: new RedisStockSink(redis, groupId, sinkMetrics, logger, async () => void (await guard.rebuild())),
-      deadLetters: new DeadLetterQueue(producer, dlqTopic, sinkMetrics),
+      deadLetters,
       metrics: sinkMetrics,
       logger,
       readiness,

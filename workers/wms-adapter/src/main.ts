@@ -1,17 +1,16 @@
 import { setMaxListeners } from 'node:events';
 import {
   AvroCodec,
-  DeadLetterQueue,
   SinkMetrics,
   createKafka,
   createRegistryClient,
-  ensureTopics,
   runWorker,
   startChangeConsumer,
   stockTopicOf,
   CircuitBreaker,
+  openDeadLetterQueue,
+  sinkGroupIdOf,
 } from '@inventory-cdc/shared';
-import { withConsumerSettings } from './consumer-settings';
 import { HttpWmsTransport } from './wms-client';
 import { wmsConfigSchema } from './wms-config';
 import { WmsDelivery } from './wms-delivery';
@@ -32,11 +31,7 @@ void runWorker({
     const kafka = createKafka(config.kafka, config.serviceName, logger);
     const codec = new AvroCodec(createRegistryClient(config.registry));
     const sinkMetrics = new SinkMetrics(metrics, 'wms-adapter');
-    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-    await producer.connect();
-    lifecycle.onStop('dead-letter producer', () => producer.disconnect());
-    const dlqTopic = `${config.topics.dlqPrefix ?? config.topics.prefix}.dlq.wms-adapter`;
-    await ensureTopics(kafka, [{ topic: dlqTopic, numPartitions: 1 }]);
+    const deadLetters = await openDeadLetterQueue(kafka, config.topics, sinkMetrics, lifecycle);
 
     const { wms } = config;
     const breaker = new CircuitBreaker(wms.circuit, Date.now, (state) => {
@@ -52,17 +47,13 @@ void runWorker({
 
     // Every SKU lane in flight may be waiting on the stop signal (a backoff, an open circuit, a call).
     setMaxListeners(config.consumer.partitionsConsumedConcurrently * wms.maxConcurrentSkus + 10, lifecycle.signal);
-    const groupId = config.consumer.groupId ?? `${config.topics.prefix}.wms-adapter`;
     const consumer = await startChangeConsumer({
-      kafka: withConsumerSettings(kafka, {
-        heartbeatIntervalMs: config.consumer.heartbeatIntervalMs,
-        maxBytesPerPartition: maxBatchBytesPerPartition,
-      }),
+      kafka,
       codec,
-      groupId,
+      groupId: sinkGroupIdOf(config, 'wms-adapter'),
       topics: [stockTopicOf(config.topics)],
       sink: new WmsStockSink(delivery, sinkMetrics, logger, wms.maxConcurrentSkus),
-      deadLetters: new DeadLetterQueue(producer, dlqTopic, sinkMetrics),
+      deadLetters,
       metrics: sinkMetrics,
       logger,
       readiness,
@@ -70,6 +61,7 @@ void runWorker({
       partitionsConsumedConcurrently: config.consumer.partitionsConsumedConcurrently,
       sessionTimeoutMs: config.consumer.sessionTimeoutMs,
       heartbeatIntervalMs: config.consumer.heartbeatIntervalMs,
+      maxBytesPerPartition: maxBatchBytesPerPartition,
     });
     lifecycle.onStop('consumer', () => consumer.disconnect());
   },
