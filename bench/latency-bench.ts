@@ -97,7 +97,9 @@ async function measureLevel(world: BenchWorld, rate: number, seconds: number): P
   const hot = world.skus[7]!;
   const hotPool = world.pools[shardOf(hot, world.pools.length)]!;
   const cacheUrl = `${world.fleet.url('redis-cache')}/metrics`;
-  const observer = new Redis(world.redis.options);
+  // Connected before subscribing: a subscription sent while connecting fails ioredis's ready check.
+  const observer = new Redis({ ...world.redis.options, lazyConnect: true });
+  await observer.connect();
   const others = world.skus.filter((sku) => sku !== hot);
   const otherWarehouses = Number(
     (
