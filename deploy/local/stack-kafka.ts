@@ -11,7 +11,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Kafka, logLevel } from 'kafkajs';
+import { Kafka, logLevel, type Admin, type SASLOptions } from 'kafkajs';
 import { KAFKA_VERSION, STACK_HOST, cacheDir, portPlan, stackDir } from './stack-plan';
 import { type LogFn, StackError, portAnswers, runCommand, spawnDetached } from './stack-process';
 import { defaultJava, runMaven } from './stack-jvm';
@@ -116,15 +116,20 @@ async function kafkaClasspath(log: LogFn): Promise<string> {
 }
 
 /** A throwaway admin client per probe: kafkajs' own retries and logs would only blur the deadline. */
-async function kafkaAnswers(broker: string): Promise<boolean> {
-  const admin = new Kafka({
+function probeAdmin(broker: string, sasl?: SASLOptions): Admin {
+  return new Kafka({
     clientId: 'stack-probe',
     brokers: [broker],
+    ...(sasl ? { sasl } : {}),
     connectionTimeout: 1_500,
     requestTimeout: 3_000,
     retry: { retries: 0 },
     logLevel: logLevel.NOTHING,
   }).admin();
+}
+
+async function kafkaAnswers(broker: string): Promise<boolean> {
+  const admin = probeAdmin(broker);
   try {
     await admin.connect();
     const cluster = await admin.describeCluster();
@@ -140,15 +145,7 @@ async function kafkaAnswers(broker: string): Promise<boolean> {
 /** True when the SCRAM user can log in on the SASL listener (false too when the listener is absent). */
 async function scramUserLogsIn(): Promise<boolean> {
   const sasl = localKafkaSasl();
-  const admin = new Kafka({
-    clientId: 'stack-probe',
-    brokers: [sasl.broker],
-    sasl: { mechanism: 'scram-sha-512', ...sasl.scram },
-    connectionTimeout: 1_500,
-    requestTimeout: 3_000,
-    retry: { retries: 0 },
-    logLevel: logLevel.NOTHING,
-  }).admin();
+  const admin = probeAdmin(sasl.broker, { mechanism: 'scram-sha-512', ...sasl.scram });
   try {
     await admin.connect();
     return true;
