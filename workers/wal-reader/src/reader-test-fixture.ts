@@ -129,6 +129,12 @@ export function envelopes(records: ReadRecord[]): Envelope[] {
   return records.filter((record) => record.value !== null).map((record) => record.value as Envelope);
 }
 
+/** Kafka orders a topic per partition only; the source position orders events across partitions. */
+export function inSourceOrder(events: Envelope[]): Envelope[] {
+  const compare = (a: bigint, b: bigint): number => (a < b ? -1 : a > b ? 1 : 0);
+  return [...events].sort((a, b) => compare(a.source.lsn, b.source.lsn) || compare(a.source.seq, b.source.seq));
+}
+
 export interface Envelope {
   before: Record<string, unknown> | null;
   after: Record<string, unknown> | null;
