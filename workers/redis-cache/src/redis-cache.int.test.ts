@@ -60,6 +60,9 @@ describe('redis-cache (real wal-readers upstream, 2 shards)', () => {
       CDC__TOPICS__STOCK_SCHEMA: fleet.schema,
       CDC__REBUILD__SHARDS: fleet.rebuildShardsEnv(),
       CDC__REBUILD__CHECK_INTERVAL_MS: '300',
+      // The broker's minimum: a restarted member joins once the killed one's session expired, ~6 s, not 30.
+      CDC__CONSUMER__SESSION_TIMEOUT_MS: '6000',
+      CDC__CONSUMER__HEARTBEAT_INTERVAL_MS: '1000',
     };
   });
 
