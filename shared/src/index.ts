@@ -23,3 +23,4 @@ export * from './sink-config';
 export * from './sharding';
 export * from './stock-cache-keys';
 export * from './circuit-breaker';
+export * from './http-origin';

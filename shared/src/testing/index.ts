@@ -6,3 +6,4 @@ export * from './worker-process';
 export * from './inventory-workload';
 export * from './fleet-fixture';
 export * from './metrics-text';
+export * from './http-stub';

@@ -1,5 +1,7 @@
 import { createHmac } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
 import { HaltError } from '@inventory-cdc/shared';
+import { HttpStub, type StubHandler } from '@inventory-cdc/shared/testing';
 import { ErpClient, ErpRejectedError, ErpUnavailableError, answerOf, retryAfterMsOf } from './erp-client';
 import type { Posting } from './posting-builder';
 
@@ -53,52 +55,61 @@ describe('retryAfterMsOf', () => {
 });
 
 describe('ErpClient.post', () => {
-  const options = { baseUrl: 'http://erp.test/', token: 'tok', hmacSecret: 'secret', requestTimeoutMs: 200 };
+  const stubs: HttpStub[] = [];
+  const clients: ErpClient[] = [];
+  afterEach(async () => {
+    for (const stub of stubs.splice(0)) await stub.close();
+    for (const client of clients.splice(0)) await client.close();
+  });
+
+  async function clientFor(handler: StubHandler, requestTimeoutMs = 200): Promise<ErpClient> {
+    const stub = await HttpStub.start(handler);
+    stubs.push(stub);
+    const client = new ErpClient({ baseUrl: `${stub.baseUrl}/`, token: 'tok', hmacSecret: 'secret', requestTimeoutMs });
+    clients.push(client);
+    return client;
+  }
 
   it('posts the posting signed and authenticated', async () => {
-    const calls: { url: string; init: RequestInit }[] = [];
-    const fetchImpl = (async (url: string, init: RequestInit) => {
-      calls.push({ url, init });
-      return new Response('{"status":"booked"}', { status: 201 });
-    }) as unknown as typeof fetch;
-    await expect(new ErpClient(options, fetchImpl).post(posting, new AbortController().signal)).resolves.toBe('booked');
-    const { url, init } = calls[0]!;
-    const headers = init.headers as Record<string, string>;
-    expect(url).toBe('http://erp.test/v1/postings');
-    expect(JSON.parse(init.body as string)).toEqual(posting);
-    expect(headers.authorization).toBe('Bearer tok');
-    expect(headers['x-signature']).toBe(
-      `sha256=${createHmac('sha256', 'secret')
-        .update(init.body as string)
-        .digest('hex')}`,
-    );
+    let seen: { url?: string; headers: IncomingHttpHeaders; body: string } | undefined;
+    const client = await clientFor((request, body, response) => {
+      seen = { url: request.url, headers: request.headers, body };
+      HttpStub.reply(201, '{"status":"booked"}')(request, body, response);
+    });
+    await expect(client.post(posting, new AbortController().signal)).resolves.toBe('booked');
+    expect(seen!.url).toBe('/v1/postings');
+    expect(JSON.parse(seen!.body)).toEqual(posting);
+    expect(seen!.headers.authorization).toBe('Bearer tok');
+    expect(seen!.headers['x-signature']).toBe(`sha256=${createHmac('sha256', 'secret').update(seen!.body).digest('hex')}`);
   });
 
-  it('turns a network failure (a TypeError from fetch) into a retryable error', async () => {
-    const fetchImpl = (async () => {
-      throw new TypeError('fetch failed');
-    }) as unknown as typeof fetch;
-    await expect(new ErpClient(options, fetchImpl).post(posting, new AbortController().signal)).rejects.toBeInstanceOf(ErpUnavailableError);
-  });
-
-  it('gives up on an attempt after requestTimeoutMs, retryably', async () => {
-    const fetchImpl = ((_url: string, init: RequestInit) =>
-      new Promise((_resolve, reject) =>
-        init.signal!.addEventListener('abort', () => reject(init.signal!.reason)),
-      )) as unknown as typeof fetch;
-    await expect(new ErpClient(options, fetchImpl).post(posting, new AbortController().signal)).rejects.toMatchObject({
-      kind: 'erp_timeout',
+  it('carries the ERP’s Retry-After into the retryable error', async () => {
+    const client = await clientFor(HttpStub.reply(429, '{"error":"rate limited"}', { 'retry-after': '2' }));
+    await expect(client.post(posting, new AbortController().signal)).rejects.toMatchObject({
+      kind: 'erp_rate_limited',
+      retryAfterMs: 2_000,
     });
   });
 
+  it('turns a refused connection into a retryable network error', async () => {
+    const client = await clientFor(HttpStub.reply(201, '{}'));
+    await stubs[0]!.close();
+    await expect(client.post(posting, new AbortController().signal)).rejects.toMatchObject({
+      constructor: ErpUnavailableError,
+      kind: 'erp_network',
+    });
+  });
+
+  it('gives up on an attempt after requestTimeoutMs, retryably', async () => {
+    const client = await clientFor(() => undefined);
+    await expect(client.post(posting, new AbortController().signal)).rejects.toMatchObject({ kind: 'erp_timeout' });
+  });
+
   it('ends with the abort reason when the caller aborts', async () => {
-    const fetchImpl = ((_url: string, init: RequestInit) =>
-      new Promise((_resolve, reject) =>
-        init.signal!.addEventListener('abort', () => reject(init.signal!.reason)),
-      )) as unknown as typeof fetch;
+    const client = await clientFor(() => undefined, 10_000);
     const controller = new AbortController();
-    const attempt = new ErpClient({ ...options, requestTimeoutMs: 10_000 }, fetchImpl).post(posting, controller.signal);
-    controller.abort(new Error('stopping'));
+    const attempt = client.post(posting, controller.signal);
+    setTimeout(() => controller.abort(new Error('stopping')), 20);
     await expect(attempt).rejects.toThrow('stopping');
   });
 });

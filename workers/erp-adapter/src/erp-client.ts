@@ -1,5 +1,12 @@
-import { createHmac } from 'node:crypto';
-import { HaltError, PoisonEventError, RetryableError } from '@inventory-cdc/shared';
+import {
+  HaltError,
+  HttpCallError,
+  HttpOrigin,
+  PoisonEventError,
+  RetryableError,
+  signatureOf,
+  type HttpAnswer,
+} from '@inventory-cdc/shared';
 import type { Posting } from './posting-builder';
 
 /** What the ERP made of a posting it accepted. */
@@ -72,59 +79,41 @@ export function answerOf(status: number, body: string, retryAfterMs: number | un
   throw new ErpUnavailableError('erp_unexpected', `ERP answered an unexpected ${status}: ${body}`, status);
 }
 
-/** `X-Signature` of a body: HMAC-SHA256 with the shared secret, hex. */
-export function signatureOf(body: string, secret: string): string {
-  return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
-}
+/** Where postings go, below the ERP base URL. */
+export const erpPostingsPath = '/v1/postings';
 
 /** Sends postings to the ERP (`POST <baseUrl>/v1/postings`), one attempt per call, signed and authenticated. */
 export class ErpClient {
-  private readonly url: string;
+  private readonly origin: HttpOrigin;
 
-  constructor(
-    private readonly options: ErpClientOptions,
-    private readonly fetchImpl: typeof fetch = fetch,
-  ) {
-    this.url = `${options.baseUrl.replace(/\/+$/, '')}/v1/postings`;
+  constructor(private readonly options: ErpClientOptions) {
+    this.origin = new HttpOrigin(options.baseUrl);
   }
 
   /** One attempt; `signal` aborts it (shutdown), `requestTimeoutMs` abandons it as retryable. */
   async post(posting: Posting, signal: AbortSignal): Promise<ErpAnswer> {
     const body = JSON.stringify(posting);
-    const timeout = AbortSignal.timeout(this.options.requestTimeoutMs);
-    const combined = AbortSignal.any([signal, timeout]);
-    let status: number;
-    let text: string;
-    let retryAfter: string | null;
+    const headers = {
+      'content-type': 'application/json',
+      authorization: `Bearer ${this.options.token}`,
+      'x-signature': signatureOf(body, this.options.hmacSecret),
+    };
+    let answer: HttpAnswer;
     try {
-      const response = await this.fetchImpl(this.url, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          authorization: `Bearer ${this.options.token}`,
-          'x-signature': signatureOf(body, this.options.hmacSecret),
-        },
-        body,
-        redirect: 'error',
-        signal: combined,
+      answer = await this.origin.post(erpPostingsPath, headers, body, {
+        timeoutMs: this.options.requestTimeoutMs,
+        signal,
+        maxBodyChars: 2_000,
       });
-      status = response.status;
-      retryAfter = response.headers.get('retry-after');
-      text = (await response.text()).slice(0, 2_000);
     } catch (error) {
-      if (signal.aborted) throw signal.reason ?? error;
-      if (timeout.aborted)
-        throw new ErpUnavailableError('erp_timeout', `no answer within ${this.options.requestTimeoutMs} ms`, undefined, undefined, {
-          cause: error,
-        });
-      // fetch reports network failures as TypeError, which would otherwise count as a bug.
-      throw new ErpUnavailableError('erp_network', `ERP unreachable: ${describe(error)}`, undefined, undefined, { cause: error });
+      if (!(error instanceof HttpCallError)) throw error;
+      if (error.kind === 'timeout') throw new ErpUnavailableError('erp_timeout', error.message, undefined, undefined, { cause: error });
+      throw new ErpUnavailableError('erp_network', `ERP unreachable: ${error.message}`, undefined, undefined, { cause: error });
     }
-    return answerOf(status, text, retryAfterMsOf(retryAfter, Date.now()));
+    return answerOf(answer.status, answer.body, retryAfterMsOf(answer.retryAfter, Date.now()));
   }
-}
 
-function describe(error: unknown): string {
-  const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-  return [(error as Error).message ?? String(error), cause?.code ?? cause?.message].filter(Boolean).join(': ');
+  close(): Promise<void> {
+    return this.origin.close();
+  }
 }

@@ -39,7 +39,9 @@ void runWorker({
       sinkMetrics.setCircuit(state);
       readiness.set('erp', state !== 'open', `circuit ${state}`);
     });
-    const delivery = new PostingDelivery(new ErpClient(config.erp), breaker, config.erp.retry, (error, attempt, delayMs) => {
+    const erp = new ErpClient(config.erp);
+    lifecycle.onStop('erp connections', () => erp.close());
+    const delivery = new PostingDelivery(erp, breaker, config.erp.retry, (error, attempt, delayMs) => {
       sinkMetrics.retries.inc({ sink: sinkMetrics.sink });
       logger.warn({ err: error, attempt, delayMs }, 'posting failed; retrying');
     });

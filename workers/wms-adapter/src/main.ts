@@ -38,7 +38,9 @@ void runWorker({
       sinkMetrics.setCircuit(state);
       logger[state === 'open' ? 'warn' : 'info']({ circuit: state }, `WMS circuit ${state}`);
     });
-    const delivery = new WmsDelivery(new HttpWmsTransport(wms, wms.requestTimeoutMs), breaker, wms.retry, {
+    const transport = new HttpWmsTransport(wms, wms.requestTimeoutMs);
+    lifecycle.onStop('wms connections', () => transport.close());
+    const delivery = new WmsDelivery(transport, breaker, wms.retry, {
       onRetry: (call, error, callNumber) => {
         sinkMetrics.retries.inc({ sink: sinkMetrics.sink });
         logger.debug({ idempotencyKey: call.idempotencyKey, callNumber, err: error }, 'retrying WMS call');

@@ -106,8 +106,7 @@ describe('wmsRequestOf', () => {
   const call = wmsCallOf(consumed({ op: 'u', after: row(7, 3) }))!;
 
   it('posts the exact body with bearer auth, the idempotency key and an HMAC of those bytes', () => {
-    const request = wmsRequestOf(call, { baseUrl: 'http://wms.local:8080/api/', token: 't0k', hmacSecret: 's3cret' });
-    expect(request.url).toBe('http://wms.local:8080/api/v1/stock-changes');
+    const request = wmsRequestOf(call, { token: 't0k', hmacSecret: 's3cret' });
     expect(JSON.parse(request.body)).toEqual(call.change);
     expect(Object.keys(JSON.parse(request.body) as object)).toEqual([
       'sku',

@@ -1,5 +1,4 @@
-import { createHmac } from 'node:crypto';
-import { PoisonEventError, type ConsumedChange } from '@inventory-cdc/shared';
+import { PoisonEventError, signatureOf, type ConsumedChange } from '@inventory-cdc/shared';
 
 /**
  * The body of `POST /v1/stock-changes`: one stock row's state after a change. `available` is what can be
@@ -34,8 +33,10 @@ export interface WmsEndpoint {
   hmacSecret: string;
 }
 
+/** Where stock changes are posted, below the WMS base URL. */
+export const wmsStockChangesPath = '/v1/stock-changes';
+
 export interface WmsRequest {
-  url: string;
   headers: Record<string, string>;
   body: string;
 }
@@ -92,16 +93,15 @@ export function wmsCallOf(change: ConsumedChange): WmsCall | null {
  * The HTTP request for a call. The signature covers the exact bytes sent, so the body is serialised
  * once, here, and never re-encoded by the transport.
  */
-export function wmsRequestOf(call: WmsCall, endpoint: WmsEndpoint): WmsRequest {
+export function wmsRequestOf(call: WmsCall, endpoint: Omit<WmsEndpoint, 'baseUrl'>): WmsRequest {
   const { sku, warehouse, onHand, reserved, available, position, op, commitTs } = call.change;
   const body = JSON.stringify({ sku, warehouse, onHand, reserved, available, position, op, commitTs });
   return {
-    url: `${endpoint.baseUrl.replace(/\/+$/, '')}/v1/stock-changes`,
     headers: {
       authorization: `Bearer ${endpoint.token}`,
       'content-type': 'application/json',
       'idempotency-key': call.idempotencyKey,
-      'x-signature': `sha256=${createHmac('sha256', endpoint.hmacSecret).update(body).digest('hex')}`,
+      'x-signature': signatureOf(body, endpoint.hmacSecret),
     },
     body,
   };

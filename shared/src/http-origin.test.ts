@@ -1,0 +1,92 @@
+import { HttpStub, type StubHandler } from './testing/http-stub';
+import { HttpCallError, HttpOrigin, signatureOf } from './http-origin';
+import { createHmac } from 'node:crypto';
+
+const stubs: HttpStub[] = [];
+const origins: HttpOrigin[] = [];
+afterEach(async () => {
+  for (const stub of stubs.splice(0)) await stub.close();
+  for (const origin of origins.splice(0)) await origin.close();
+});
+
+async function originFor(handler: StubHandler, basePath = ''): Promise<{ origin: HttpOrigin; stub: HttpStub }> {
+  const stub = await HttpStub.start(handler);
+  stubs.push(stub);
+  const origin = new HttpOrigin(`${stub.baseUrl}${basePath}`);
+  origins.push(origin);
+  return { origin, stub };
+}
+
+const never = new AbortController().signal;
+const post = (origin: HttpOrigin, options: { timeoutMs?: number; signal?: AbortSignal; maxBodyChars?: number } = {}) =>
+  origin.post('/v1/things', { 'content-type': 'application/json', 'x-test': 'yes' }, '{"a":1}', {
+    timeoutMs: options.timeoutMs ?? 1_000,
+    signal: options.signal ?? never,
+    maxBodyChars: options.maxBodyChars,
+  });
+
+describe('HttpOrigin.post', () => {
+  it('posts the body and headers below the base URL’s path and returns status, body and Retry-After', async () => {
+    let seen: { method?: string; url?: string; header?: string | string[]; body: string } | undefined;
+    const { origin } = await originFor((request, body, response) => {
+      seen = { method: request.method, url: request.url, header: request.headers['x-test'], body };
+      HttpStub.reply(429, '{"error":"slow down"}', { 'retry-after': '3' })(request, body, response);
+    }, '/api/');
+    await expect(post(origin)).resolves.toEqual({ status: 429, body: '{"error":"slow down"}', retryAfter: '3' });
+    expect(seen).toEqual({ method: 'POST', url: '/api/v1/things', header: 'yes', body: '{"a":1}' });
+  });
+
+  it('reuses kept-alive connections for calls one after another', async () => {
+    const { origin, stub } = await originFor(HttpStub.reply(201, '{}'));
+    let connections = 0;
+    stub.server.on('connection', () => connections++);
+    for (let call = 0; call < 20; call++) await expect(post(origin)).resolves.toMatchObject({ status: 201, retryAfter: null });
+    // The pool may open a second connection while the first is being released; never one per call.
+    expect(connections).toBeLessThanOrEqual(2);
+  });
+
+  it('never follows a redirect', async () => {
+    const { origin } = await originFor(HttpStub.reply(307, '', { location: '/elsewhere' }));
+    await expect(post(origin)).resolves.toMatchObject({ status: 307 });
+  });
+
+  it('cuts the body at maxBodyChars', async () => {
+    const { origin } = await originFor(HttpStub.reply(500, 'x'.repeat(5_000)));
+    expect((await post(origin, { maxBodyChars: 100 })).body).toHaveLength(100);
+  });
+
+  it('gives up after timeoutMs without an answer: a timeout', async () => {
+    const { origin } = await originFor(() => undefined);
+    const started = Date.now();
+    await expect(post(origin, { timeoutMs: 100 })).rejects.toEqual(new HttpCallError('timeout', 'no answer within 100 ms'));
+    expect(Date.now() - started).toBeLessThan(2_000);
+  });
+
+  it('reports a connection dropped without an answer as a network failure', async () => {
+    const { origin } = await originFor((request) => request.socket.destroy());
+    await expect(post(origin)).rejects.toMatchObject({ kind: 'network', message: expect.stringMatching(/^connection failed: /) });
+  });
+
+  it('reports a refused connection as a network failure naming ECONNREFUSED', async () => {
+    const stub = await HttpStub.start(HttpStub.reply(201, '{}'));
+    await stub.close();
+    const origin = new HttpOrigin(stub.baseUrl);
+    origins.push(origin);
+    await expect(post(origin)).rejects.toMatchObject({ kind: 'network', message: expect.stringContaining('ECONNREFUSED') });
+  });
+
+  it('throws the caller’s abort reason, not a call error, when the caller aborts', async () => {
+    const { origin } = await originFor(() => undefined);
+    const abort = new AbortController();
+    setTimeout(() => abort.abort(new Error('stopping')), 50);
+    await expect(post(origin, { timeoutMs: 5_000, signal: abort.signal })).rejects.toThrow('stopping');
+    const aborted = AbortSignal.abort(new Error('already stopped'));
+    await expect(post(origin, { signal: aborted })).rejects.toThrow('already stopped');
+  });
+});
+
+describe('signatureOf', () => {
+  it('is sha256= and the hex HMAC-SHA256 of the body', () => {
+    expect(signatureOf('{"a":1}', 'k')).toBe(`sha256=${createHmac('sha256', 'k').update('{"a":1}').digest('hex')}`);
+  });
+});

@@ -1,0 +1,106 @@
+import { createHmac } from 'node:crypto';
+import { Pool } from 'undici';
+
+/** What one HTTP call got back: the status, the body as text (cut at `maxBodyChars`) and `Retry-After`. */
+export interface HttpAnswer {
+  status: number;
+  body: string;
+  retryAfter: string | null;
+}
+
+/** A call that got no HTTP answer: no answer within the deadline (`timeout`), or no connection (`network`). */
+export class HttpCallError extends Error {
+  constructor(
+    readonly kind: 'timeout' | 'network',
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'HttpCallError';
+  }
+}
+
+/** `X-Signature` of a body: `sha256=` and the hex HMAC-SHA256 of the exact bytes sent, with the shared secret. */
+export function signatureOf(body: string, secret: string): string {
+  return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
+}
+
+/** The `Error.cause` chain as one line: the useful part (`ECONNREFUSED`, `other side closed`) is often in a cause. */
+function describeFailure(error: unknown): string {
+  const parts: string[] = [];
+  for (let current: unknown = error; current && parts.length < 4; current = (current as { cause?: unknown }).cause) {
+    const code = (current as { code?: unknown }).code;
+    parts.push(`${(current as Error).message ?? String(current)}${typeof code === 'string' ? ` (${code})` : ''}`);
+  }
+  return parts.join(': ');
+}
+
+/**
+ * One HTTP(S) service the sinks post to: keep-alive connections pooled for its origin (undici's `Pool`; node's
+ * `fetch` costs several times the CPU per call — web streams, a signal per request — which capped a sink
+ * making one call per event). Redirects are never followed: a redirected POST would silently become a GET.
+ */
+export class HttpOrigin {
+  private readonly pool: Pool;
+  /** The base URL's path without its trailing slash; call paths are appended to it. */
+  private readonly basePath: string;
+
+  constructor(baseUrl: string) {
+    const url = new URL(baseUrl);
+    this.pool = new Pool(url.origin, { keepAliveTimeout: 10_000 });
+    this.basePath = url.pathname.replace(/\/+$/, '');
+  }
+
+  /**
+   * POSTs `body` once. Resolves with any HTTP answer (the caller judges the status); throws `HttpCallError`
+   * when there is none within `timeoutMs` (the body included) or no connection, and the caller's abort
+   * reason when `signal` aborts.
+   */
+  async post(
+    path: string,
+    headers: Record<string, string>,
+    body: string,
+    options: { timeoutMs: number; signal: AbortSignal; maxBodyChars?: number },
+  ): Promise<HttpAnswer> {
+    const { signal, timeoutMs } = options;
+    signal.throwIfAborted();
+    // One controller per call, tied to the caller's signal and to the deadline, and untied in `finally`:
+    // the caller's signal lives as long as the process and must not collect a listener per call.
+    const controller = new AbortController();
+    let timedOut = false;
+    const deadline = setTimeout(() => {
+      timedOut = true;
+      controller.abort(new Error(`no answer within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const onAbort = (): void => controller.abort(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      const response = await this.pool.request({
+        path: `${this.basePath}${path}`,
+        method: 'POST',
+        headers,
+        body,
+        signal: controller.signal,
+      });
+      const text = await response.body.text();
+      const retryAfter = response.headers['retry-after'];
+      return {
+        status: response.statusCode,
+        body: options.maxBodyChars === undefined ? text : text.slice(0, options.maxBodyChars),
+        retryAfter: (Array.isArray(retryAfter) ? retryAfter[0] : retryAfter) ?? null,
+      };
+    } catch (error) {
+      if (signal.aborted) throw signal.reason ?? error;
+      if (timedOut) throw new HttpCallError('timeout', `no answer within ${timeoutMs} ms`, { cause: error });
+      throw new HttpCallError('network', `connection failed: ${describeFailure(error)}`, { cause: error });
+    } finally {
+      clearTimeout(deadline);
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** Closes the pooled connections once the calls in flight are done. */
+  async close(): Promise<void> {
+    await this.pool.close();
+  }
+}
