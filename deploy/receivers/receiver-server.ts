@@ -13,7 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Pool } from 'pg';
 import pino, { type Logger } from 'pino';
 import { FaultState, parseFaultSettings, type FaultDecision } from './receiver-faults';
-import { incrementCounter, openReceiverStore, readCounts, resetReceiver, type ReceiverName } from './receiver-store';
+import { incrementCounters, openReceiverStore, readCounts, resetReceiver, type CounterName, type ReceiverName } from './receiver-store';
 
 export interface ReceiverOptions {
   /** Interface to listen on. Default 127.0.0.1: the admin routes have no auth, so keep this on loopback. */
@@ -48,7 +48,10 @@ export interface ReceiverDefinition<T> {
   parse(body: unknown, headers: IncomingHttpHeaders): Parsed<T>;
   /** The SKUs a request names, for `rejectSkus`. */
   skusOf(request: T): string[];
-  /** Stores the request; answers with the status and body for the client. */
+  /**
+   * Stores the request and counts it as received, in the same transaction (one round trip on the hot
+   * path); answers with the status and body for the client.
+   */
   store(pool: Pool, request: T): Promise<{ status: number; body: Record<string, unknown> }>;
   /** What `GET /admin/stock` shows. */
   readStock(pool: Pool): Promise<unknown[]>;
@@ -123,9 +126,18 @@ function parseJson(body: Buffer): Parsed<unknown> {
   }
 }
 
-/** Answers a refused /v1 request and counts it as rejected: the client must not retry these. */
-async function refuse<T>(context: Context<T>, response: ServerResponse, status: number, error: string): Promise<void> {
-  await incrementCounter(context.pool, context.definition.name, 'rejected');
+/**
+ * Answers a refused /v1 request and counts it as rejected: the client must not retry these. `counters`:
+ * the ones to add 1 to, 'rejected' and, when not counted yet, 'received'.
+ */
+async function refuse<T>(
+  context: Context<T>,
+  response: ServerResponse,
+  status: number,
+  error: string,
+  counters: CounterName[],
+): Promise<void> {
+  await incrementCounters(context.pool, context.definition.name, counters);
   context.logger.info({ status, error }, 'request refused');
   answer(response, status, { error }, status === 401 ? { 'www-authenticate': 'Bearer' } : {});
 }
@@ -134,17 +146,33 @@ async function wait<T>(context: Context<T>, latencyMs: number): Promise<void> {
   if (latencyMs > 0) await sleep(latencyMs, undefined, { signal: context.closing.signal });
 }
 
-async function handleIngest<T>(context: Context<T>, request: IncomingMessage, response: ServerResponse, body: Buffer): Promise<void> {
-  const { definition, options, pool } = context;
-  await incrementCounter(pool, definition.name, 'received');
+type Admission<T> = { ok: true; value: T } | { ok: false; status: number; error: string };
+
+/** The request's value, or the status and error it is refused with. */
+function admit<T>(context: Context<T>, request: IncomingMessage, body: Buffer): Admission<T> {
+  const { definition, options } = context;
   const denied = credentialError(request.headers, body, options.token, options.hmacSecret);
-  if (denied) return refuse(context, response, 401, denied);
-  if (request.url !== definition.ingestPath) return refuse(context, response, 404, `no route ${request.url ?? ''}`);
-  if (request.method !== 'POST') return refuse(context, response, 405, 'method not allowed');
+  if (denied) return { ok: false, status: 401, error: denied };
+  if (request.url !== definition.ingestPath) return { ok: false, status: 404, error: `no route ${request.url ?? ''}` };
+  if (request.method !== 'POST') return { ok: false, status: 405, error: 'method not allowed' };
   const json = parseJson(body);
   const parsed = json.ok ? definition.parse(json.value, request.headers) : json;
-  if (!parsed.ok) return refuse(context, response, 400, parsed.error);
-  await applyDecision(context, response, parsed.value, context.faults.decide(definition.skusOf(parsed.value)));
+  if (!parsed.ok) return { ok: false, status: 400, error: parsed.error };
+  return parsed;
+}
+
+/**
+ * Every /v1 request is counted as received exactly once, together with whatever else counts it where
+ * that is possible: a refusal with 'rejected', a processed request by the store in the transaction that
+ * stores it, so the hot path costs one round trip to Postgres, not two.
+ */
+async function handleIngest<T>(context: Context<T>, request: IncomingMessage, response: ServerResponse, body: Buffer): Promise<void> {
+  const { definition, pool } = context;
+  const admitted = admit(context, request, body);
+  if (!admitted.ok) return refuse(context, response, admitted.status, admitted.error, ['received', 'rejected']);
+  const decision = context.faults.decide(definition.skusOf(admitted.value));
+  if (decision.action !== 'process') await incrementCounters(pool, definition.name, ['received']);
+  await applyDecision(context, response, admitted.value, decision);
 }
 
 async function applyDecision<T>(context: Context<T>, response: ServerResponse, value: T, decision: FaultDecision): Promise<void> {
@@ -152,7 +180,7 @@ async function applyDecision<T>(context: Context<T>, response: ServerResponse, v
   switch (decision.action) {
     case 'reject-sku':
       await wait(context, decision.latencyMs);
-      return refuse(context, response, 400, 'sku rejected');
+      return refuse(context, response, 400, 'sku rejected', ['rejected']);
     case 'rate-limit':
       await wait(context, decision.latencyMs);
       return answer(response, 429, { error: 'rate limited' }, { 'retry-after': String(decision.retryAfterSeconds) });
@@ -162,7 +190,11 @@ async function applyDecision<T>(context: Context<T>, response: ServerResponse, v
     case 'timeout':
       return; // Never answered: the socket stays open until the client gives up or close() ends it.
     case 'process': {
-      const result = await context.definition.store(context.pool, value);
+      const result = await context.definition.store(context.pool, value).catch(async (error: unknown) => {
+        // The store's one transaction, its count of the request as received with it, normally rolled back: count it here.
+        await incrementCounters(context.pool, context.definition.name, ['received']).catch(() => undefined);
+        throw error;
+      });
       context.logger.debug({ status: result.status, result: result.body }, 'request processed');
       if (decision.dropAfterProcessing) {
         context.logger.info('dropping the connection after processing');

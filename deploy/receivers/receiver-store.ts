@@ -61,9 +61,22 @@ export interface ErpNetStockRow {
 export type CounterName = 'received' | 'duplicates' | 'rejected' | 'out_of_order';
 
 /**
+ * Each counter is spread over this many rows (cells) of `receiver_counter_cells`; an increment adds 1 to a
+ * random cell and a read sums the cells. With a single row per counter, every request of a receiver
+ * updated the same row, so concurrent requests queued on its row lock until the one ahead committed.
+ */
+const counterCells = 16;
+
+/**
  * `position` is compared as a string, and must sort byte-wise: the database's default collation (often
  * en_US) ignores punctuation such as the `:` separators of a source position, hence `collate "C"`.
  * `window` is a reserved word in SQL, hence the quotes.
+ *
+ * Storing a change or a posting is one function call, so a request costs one round trip to Postgres
+ * instead of one per statement (begin, insert, select for update, upsert, commit, counters): a receiver
+ * under a concurrent client is bound by those round trips, not by the work in them. A function call is
+ * a single statement, hence a single transaction: the change, its effect on stock and its counters
+ * commit together or not at all.
  */
 const ddl: Record<ReceiverName, string[]> = {
   wms: [
@@ -76,6 +89,48 @@ const ddl: Record<ReceiverName, string[]> = {
       sku text not null, warehouse text not null,
       on_hand bigint not null, reserved bigint not null, available bigint not null,
       position text collate "C" not null, primary key (sku, warehouse))`,
+    // Stores the change once per idempotency key, applies it to wms_stock when it is newer, counts it,
+    // and answers 'applied' or 'duplicate'. Parameters are prefixed p_ so none is mistaken for a column.
+    `create or replace function wms.record_stock_change(
+      p_idempotency_key text, p_sku text, p_warehouse text, p_on_hand bigint, p_reserved bigint, p_available bigint,
+      p_position text, p_op text, p_commit_ts timestamptz) returns text
+    language plpgsql as $function$
+    declare
+      older boolean;
+    begin
+      insert into wms.wms_changes (idempotency_key, sku, warehouse, on_hand, reserved, available, position, op, commit_ts)
+      values (p_idempotency_key, p_sku, p_warehouse, p_on_hand, p_reserved, p_available, p_position, p_op, p_commit_ts)
+      on conflict (idempotency_key) do nothing;
+      if not found then
+        -- Stored before (a concurrent insert of the same key waits for the first to commit, then lands here).
+        perform wms.increment_counters(array['received', 'duplicates']);
+        return 'duplicate';
+      end if;
+      -- Locks the stock row, so concurrent changes to one SKU and warehouse apply one after the other and
+      -- each compares with what the one before it left. No row: older stays null, not out of order.
+      select p_position collate "C" < s.position into older
+      from wms.wms_stock s where s.sku = p_sku and s.warehouse = p_warehouse for update;
+      if p_op = 'd' then
+        -- A delete removes the row only if the row's position is older than the delete's: the WMS then
+        -- forgets that position, so an older change arriving after the delete recreates the row, as a
+        -- WMS keyed on rows alone would.
+        delete from wms.wms_stock s
+        where s.sku = p_sku and s.warehouse = p_warehouse and s.position < p_position collate "C";
+      else
+        -- Newer position wins (the column is collate "C"); an equal or older one leaves the row as is.
+        insert into wms.wms_stock as s (sku, warehouse, on_hand, reserved, available, position)
+        values (p_sku, p_warehouse, p_on_hand, p_reserved, p_available, p_position)
+        on conflict (sku, warehouse) do update
+          set on_hand = excluded.on_hand, reserved = excluded.reserved, available = excluded.available,
+              position = excluded.position
+          where s.position < excluded.position;
+      end if;
+      -- Counters last, so their cells stay locked only until the commit right after. A change older than
+      -- the stock is still stored (the WMS received it) but has left the stock as it was: out of order.
+      perform wms.increment_counters(case when older then array['received', 'out_of_order'] else array['received'] end);
+      return 'applied';
+    end
+    $function$`,
   ],
   erp: [
     `create table if not exists erp.erp_postings (
@@ -85,19 +140,65 @@ const ddl: Record<ReceiverName, string[]> = {
       posting_id text not null references erp.erp_postings (posting_id) on delete cascade, line_no int not null,
       sku text not null, warehouse text not null, delta_on_hand bigint not null, delta_reserved bigint not null,
       primary key (posting_id, line_no))`,
+    // Stores the posting and its lines once per posting id, counts it, and answers 'booked' or 'duplicate'.
+    `create or replace function erp.record_posting(
+      p_posting_id text, p_lines jsonb, p_window jsonb, p_created_at timestamptz,
+      p_skus text[], p_warehouses text[], p_deltas_on_hand bigint[], p_deltas_reserved bigint[]) returns text
+    language plpgsql as $function$
+    begin
+      insert into erp.erp_postings (posting_id, lines, "window", created_at)
+      values (p_posting_id, p_lines, p_window, p_created_at)
+      on conflict (posting_id) do nothing;
+      if not found then
+        perform erp.increment_counters(array['received', 'duplicates']);
+        return 'duplicate';
+      end if;
+      insert into erp.erp_lines (posting_id, line_no, sku, warehouse, delta_on_hand, delta_reserved)
+      select p_posting_id, line.n - 1, line.sku, line.warehouse, line.delta_on_hand, line.delta_reserved
+      from unnest(p_skus, p_warehouses, p_deltas_on_hand, p_deltas_reserved) with ordinality
+        as line (sku, warehouse, delta_on_hand, delta_reserved, n);
+      perform erp.increment_counters(array['received']);
+      return 'booked';
+    end
+    $function$`,
   ],
 };
 
-const countersDdl = (name: ReceiverName): string =>
-  `create table if not exists ${name}.receiver_counters (
-    receiver text not null, name text not null, value bigint not null default 0, primary key (receiver, name))`;
+/**
+ * The counters, as cells (see `counterCells`), and `increment_counters(names)`, which adds 1 to each named
+ * counter in one statement. Callers name 'received' first: every transaction then locks its cells in
+ * the same order of counters (and no cell before a change or stock row), so two cannot deadlock.
+ *
+ * Receivers before the cells kept one row per counter in `receiver_counters`; a database made by one
+ * has its counts carried over into cell 0 once, and that table dropped, so no stale counters remain.
+ */
+const countersDdl = (name: ReceiverName): string[] => [
+  `create table if not exists ${name}.receiver_counter_cells (
+    name text not null, cell smallint not null, value bigint not null default 0, primary key (name, cell))`,
+  `do $do$ begin
+    if to_regclass('${name}.receiver_counters') is not null then
+      insert into ${name}.receiver_counter_cells (name, cell, value)
+      select name, 0, value from ${name}.receiver_counters where receiver = '${name}'
+      on conflict (name, cell) do update set value = receiver_counter_cells.value + excluded.value;
+      drop table ${name}.receiver_counters;
+    end if;
+  end $do$`,
+  `create or replace function ${name}.increment_counters(p_names text[]) returns void
+  language sql as $function$
+    insert into ${name}.receiver_counter_cells (name, cell, value)
+    select counter, floor(random() * ${counterCells})::smallint, 1 from unnest(p_names) with ordinality as c (counter, n)
+    order by c.n
+    on conflict (name, cell) do update set value = receiver_counter_cells.value + 1
+  $function$`,
+];
 
 /** The table whose row count is the number of changes or postings applied (stored for the first time). */
 const appliedTable: Record<ReceiverName, string> = { wms: 'wms.wms_changes', erp: 'erp.erp_postings' };
 
+/** Listed in the order a store function locks them, so a reset during requests cannot deadlock with one. */
 const allTables: Record<ReceiverName, string> = {
-  wms: 'wms.wms_changes, wms.wms_stock, wms.receiver_counters',
-  erp: 'erp.erp_lines, erp.erp_postings, erp.receiver_counters',
+  wms: 'wms.wms_changes, wms.wms_stock, wms.receiver_counter_cells',
+  erp: 'erp.erp_postings, erp.erp_lines, erp.receiver_counter_cells',
 };
 
 /** Runs `work` in one transaction, rolled back if it throws. */
@@ -129,7 +230,8 @@ export async function openReceiverStore(databaseUrl: string, name: ReceiverName,
     await inTransaction(pool, async (client) => {
       await client.query('select pg_advisory_xact_lock(hashtext($1))', [`receivers:${name}`]);
       await client.query(`create schema if not exists ${name}`);
-      for (const statement of [...ddl[name], countersDdl(name)]) await client.query(statement);
+      // Counters first: increment_counters is a SQL function, checked against its table when created.
+      for (const statement of [...countersDdl(name), ...ddl[name]]) await client.query(statement);
     });
   } catch (error) {
     await pool.end().catch(() => undefined);
@@ -138,19 +240,18 @@ export async function openReceiverStore(databaseUrl: string, name: ReceiverName,
   return pool;
 }
 
-export async function incrementCounter(db: Pool | PoolClient, name: ReceiverName, counter: CounterName): Promise<void> {
-  await db.query(
-    `insert into ${name}.receiver_counters (receiver, name, value) values ($1, $2, 1)
-     on conflict (receiver, name) do update set value = receiver_counters.value + 1`,
-    [name, counter],
-  );
+/**
+ * Adds 1 to each of `counters` in one round trip. Name 'received' first when it is among them (see
+ * `countersDdl`), and each counter at most once.
+ */
+export async function incrementCounters(pool: Pool, name: ReceiverName, counters: CounterName[]): Promise<void> {
+  await pool.query(`select ${name}.increment_counters($1::text[])`, [counters]);
 }
 
 /** The `/admin/state` counts. `applied` is the stored rows themselves, so it cannot drift from the tables. */
 export async function readCounts(pool: Pool, name: ReceiverName): Promise<ReceiverCounts> {
   const counters = await pool.query<{ name: CounterName; value: string }>(
-    `select name, value from ${name}.receiver_counters where receiver = $1`,
-    [name],
+    `select name, sum(value) as value from ${name}.receiver_counter_cells group by name`,
   );
   const applied = await pool.query<{ count: string }>(`select count(*) as count from ${appliedTable[name]}`);
   const value = (counter: CounterName): number => Number(counters.rows.find((row) => row.name === counter)?.value ?? 0);
@@ -173,53 +274,27 @@ export async function resetReceiver(pool: Pool, name: ReceiverName): Promise<voi
  * is there. An older change is still stored (the WMS received it) but counted out of order instead of
  * overwriting newer stock. A delete removes the row, so the WMS forgets that position: an older change
  * arriving after a delete recreates the row, as a WMS keyed on rows alone would.
+ *
+ * Also counts the request as received (and a duplicate as one), all in one round trip: see
+ * `wms.record_stock_change` in the DDL above.
  */
 export async function recordStockChange(pool: Pool, change: StockChangeRecord): Promise<'applied' | 'duplicate'> {
-  const inserted = await inTransaction(pool, async (client) => {
-    const stored = await client.query(
-      `insert into wms.wms_changes (idempotency_key, sku, warehouse, on_hand, reserved, available, position, op, commit_ts)
-       values ($1, $2, $3, $4, $5, $6, $7, $8, $9) on conflict (idempotency_key) do nothing`,
-      [
-        change.idempotencyKey,
-        change.sku,
-        change.warehouse,
-        change.onHand,
-        change.reserved,
-        change.available,
-        change.position,
-        change.op,
-        change.commitTs,
-      ],
-    );
-    if (stored.rowCount === 0) return false;
-    await applyToStock(client, change);
-    return true;
-  });
-  if (!inserted) await incrementCounter(pool, 'wms', 'duplicates');
-  return inserted ? 'applied' : 'duplicate';
-}
-
-async function applyToStock(client: PoolClient, change: StockChangeRecord): Promise<void> {
-  const current = await client.query<{ older: boolean }>(
-    `select $3::text collate "C" < position as older from wms.wms_stock where sku = $1 and warehouse = $2 for update`,
-    [change.sku, change.warehouse, change.position],
-  );
-  if (current.rows[0]?.older === true) await incrementCounter(client, 'wms', 'out_of_order');
-  if (change.op === 'd') {
-    await client.query(`delete from wms.wms_stock where sku = $1 and warehouse = $2 and position < $3::text collate "C"`, [
+  const result = await pool.query<{ status: 'applied' | 'duplicate' }>(
+    `select wms.record_stock_change($1::text, $2::text, $3::text, $4::bigint, $5::bigint, $6::bigint, $7::text, $8::text, $9::timestamptz)
+       as status`,
+    [
+      change.idempotencyKey,
       change.sku,
       change.warehouse,
+      change.onHand,
+      change.reserved,
+      change.available,
       change.position,
-    ]);
-    return;
-  }
-  await client.query(
-    `insert into wms.wms_stock (sku, warehouse, on_hand, reserved, available, position) values ($1, $2, $3, $4, $5, $6)
-     on conflict (sku, warehouse) do update
-       set on_hand = excluded.on_hand, reserved = excluded.reserved, available = excluded.available, position = excluded.position
-       where wms_stock.position < excluded.position`,
-    [change.sku, change.warehouse, change.onHand, change.reserved, change.available, change.position],
+      change.op,
+      change.commitTs,
+    ],
   );
+  return result.rows[0]!.status;
 }
 
 export async function readWmsStock(pool: Pool): Promise<WmsStockRow[]> {
@@ -234,32 +309,26 @@ export async function readWmsStock(pool: Pool): Promise<WmsStockRow[]> {
   }));
 }
 
-/** Stores a posting and its lines in one transaction, once per posting id. */
+/**
+ * Stores a posting and its lines in one transaction, once per posting id, and counts the request as
+ * received (and a duplicate as one): one round trip, see `erp.record_posting` in the DDL above.
+ */
 export async function recordPosting(pool: Pool, posting: PostingRecord): Promise<'booked' | 'duplicate'> {
-  const inserted = await inTransaction(pool, async (client) => {
-    const stored = await client.query(
-      `insert into erp.erp_postings (posting_id, lines, "window", created_at) values ($1, $2::jsonb, $3::jsonb, $4)
-       on conflict (posting_id) do nothing`,
-      [posting.postingId, JSON.stringify(posting.lines), JSON.stringify(posting.window), posting.createdAt],
-    );
-    if (stored.rowCount === 0) return false;
-    await client.query(
-      `insert into erp.erp_lines (posting_id, line_no, sku, warehouse, delta_on_hand, delta_reserved)
-       select $1, line.n - 1, line.sku, line.warehouse, line.delta_on_hand, line.delta_reserved
-       from unnest($2::text[], $3::text[], $4::bigint[], $5::bigint[]) with ordinality
-         as line (sku, warehouse, delta_on_hand, delta_reserved, n)`,
-      [
-        posting.postingId,
-        posting.lines.map((line) => line.sku),
-        posting.lines.map((line) => line.warehouse),
-        posting.lines.map((line) => line.deltaOnHand),
-        posting.lines.map((line) => line.deltaReserved),
-      ],
-    );
-    return true;
-  });
-  if (!inserted) await incrementCounter(pool, 'erp', 'duplicates');
-  return inserted ? 'booked' : 'duplicate';
+  const result = await pool.query<{ status: 'booked' | 'duplicate' }>(
+    `select erp.record_posting($1::text, $2::jsonb, $3::jsonb, $4::timestamptz, $5::text[], $6::text[], $7::bigint[], $8::bigint[])
+       as status`,
+    [
+      posting.postingId,
+      JSON.stringify(posting.lines),
+      JSON.stringify(posting.window),
+      posting.createdAt,
+      posting.lines.map((line) => line.sku),
+      posting.lines.map((line) => line.warehouse),
+      posting.lines.map((line) => line.deltaOnHand),
+      posting.lines.map((line) => line.deltaReserved),
+    ],
+  );
+  return result.rows[0]!.status;
 }
 
 /** The ERP's view of stock: every booked line summed per SKU and warehouse. */

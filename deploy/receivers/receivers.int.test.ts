@@ -148,6 +148,77 @@ describe('reference receivers', () => {
     expect((await admin(wms.port, 'GET', 'stock')).body).toEqual([]);
   });
 
+  it('ignores a delete older than the stock, counting it out of order; after a delete an older change recreates the row', async () => {
+    expect((await postChange(stockChange('SKU-7', at(0x20), 5))).status).toBe(201);
+    expect((await postChange(stockChange('SKU-7', at(0x10), 0, 'd'))).status).toBe(201);
+    // An equal position is neither newer nor out of order: the stock stays.
+    expect((await postChange(stockChange('SKU-7', at(0x20), 0, 'd'))).status).toBe(201);
+    expect((await admin(wms.port, 'GET', 'stock')).body).toEqual([
+      expect.objectContaining({ sku: 'SKU-7', onHand: 5, position: at(0x20) }),
+    ]);
+    expect((await admin(wms.port, 'GET', 'state')).body).toEqual({ received: 3, applied: 3, duplicates: 0, rejected: 0, outOfOrder: 1 });
+    expect((await postChange(stockChange('SKU-7', at(0x30), 0, 'd'))).status).toBe(201);
+    expect((await postChange(stockChange('SKU-7', at(0x18), 7))).status).toBe(201);
+    expect((await admin(wms.port, 'GET', 'stock')).body).toEqual([
+      expect.objectContaining({ sku: 'SKU-7', onHand: 7, position: at(0x18) }),
+    ]);
+    expect((await admin(wms.port, 'GET', 'state')).body).toMatchObject({ applied: 5, outOfOrder: 1 });
+  });
+
+  it('counts every request exactly once under concurrent requests, duplicates and refusals among them', async () => {
+    const skus = ['SKU-C0', 'SKU-C1', 'SKU-C2', 'SKU-C3'];
+    for (const sku of skus) expect((await postChange(stockChange(sku, at(0x100), 100))).status).toBe(201);
+    // Older than the stock, each sent twice at once: one is stored (out of order), the other a duplicate.
+    const older = skus.flatMap((sku) => Array.from({ length: 12 }, (_, index) => stockChange(sku, at(index + 1), index)));
+    const replies = await Promise.all([
+      ...older.flatMap((c) => [postChange(c), postChange(c)]),
+      ...older.slice(0, 8).map((c) => postChange(c, { signed: false })),
+    ]);
+    const statuses = replies.map((reply) => reply.status);
+    expect(statuses.filter((status) => status === 201)).toHaveLength(older.length);
+    expect(statuses.filter((status) => status === 200)).toHaveLength(older.length);
+    expect(statuses.filter((status) => status === 401)).toHaveLength(8);
+    expect((await admin(wms.port, 'GET', 'state')).body).toEqual({
+      received: skus.length + 2 * older.length + 8,
+      applied: skus.length + older.length,
+      duplicates: older.length,
+      rejected: 8,
+      outOfOrder: older.length,
+    });
+    expect((await admin(wms.port, 'GET', 'stock')).body).toEqual(
+      skus.map((sku) => expect.objectContaining({ sku, onHand: 100, position: at(0x100) })),
+    );
+  });
+
+  it('carries the counts of a database made before the counter cells over, once', async () => {
+    const legacy = uniqueName('receivers_legacy');
+    const admin0 = new Client({ connectionString: shard.url });
+    await admin0.connect();
+    await admin0.query(`create database ${legacy}`);
+    const legacyUrl = urlOfDatabase(shard.url, legacy);
+    const db = new Client({ connectionString: legacyUrl });
+    let old: RunningReceiver | undefined;
+    try {
+      await db.connect();
+      await db.query('create schema wms');
+      await db.query(`create table wms.receiver_counters (
+        receiver text not null, name text not null, value bigint not null default 0, primary key (receiver, name))`);
+      await db.query(`insert into wms.receiver_counters values ('wms', 'received', 5), ('wms', 'duplicates', 2), ('wms', 'rejected', 1)`);
+      old = await startWmsReceiver({ port: 0, databaseUrl: legacyUrl, token, hmacSecret });
+      const expected = { received: 5, applied: 0, duplicates: 2, rejected: 1, outOfOrder: 0 };
+      expect((await admin(old.port, 'GET', 'state')).body).toEqual(expected);
+      expect((await db.query(`select to_regclass('wms.receiver_counters') as legacy`)).rows).toEqual([{ legacy: null }]);
+      await old.close();
+      old = await startWmsReceiver({ port: 0, databaseUrl: legacyUrl, token, hmacSecret });
+      expect((await admin(old.port, 'GET', 'state')).body).toEqual(expected);
+    } finally {
+      await old?.close();
+      await db.end();
+      await admin0.query(`drop database if exists ${legacy} with (force)`);
+      await admin0.end();
+    }
+  });
+
   it('rejects the configured SKUs permanently and only those', async () => {
     expect((await admin(wms.port, 'PUT', 'faults', { rejectSkus: ['SKU-BAD'] })).status).toBe(200);
     expect(await postChange(stockChange('SKU-BAD', at(1), 1))).toMatchObject({ status: 400, body: { error: 'sku rejected' } });
