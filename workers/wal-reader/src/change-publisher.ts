@@ -26,10 +26,6 @@ export class ChangePublisher {
   private readonly schemaIds = new Map<string, Promise<SchemaIds>>();
   private transaction: Transaction | undefined;
   private transactionStartedAt = 0;
-  /** The last Kafka transaction's commit (never rejects: a failure is kept in `commitFailure`). */
-  private committing: Promise<void> = Promise.resolve();
-  private commitInFlight = false;
-  private commitFailure: { error: unknown } | undefined;
   private pending: PendingMessage[] = [];
   private pendingBytes = 0;
   /** Bytes written into the open transaction, for the batching policy. */
@@ -43,15 +39,8 @@ export class ChangePublisher {
     private readonly options: { chunkEvents: number; maxBufferedBytes: number; compatibility: RegistryConfig['compatibility'] },
   ) {}
 
-  /** True while a Kafka transaction is open or still committing. */
   get inTransaction(): boolean {
-    return this.transaction !== undefined || this.commitInFlight;
-  }
-
-  /** Waits for the commit in flight, if any; throws its failure (and does so from then on). */
-  async settled(): Promise<void> {
-    await this.committing;
-    if (this.commitFailure) throw this.commitFailure.error;
+    return this.transaction !== undefined;
   }
 
   /**
@@ -125,32 +114,17 @@ export class ChangePublisher {
     this.metrics.bufferedBytes.set({ shard: this.metrics.shard }, this.pendingBytes);
   }
 
-  /**
-   * Sends what is buffered and `progress`, then starts committing the Kafka transaction. Resolves once
-   * everything is sent, with `committed`, which settles when Kafka has acknowledged the commit. Meanwhile the
-   * caller may go on decoding and appending: the records are buffered, and the next transaction is opened
-   * only after this one committed (one transaction at a time per transactional id), so Kafka's commit
-   * round trip overlaps the decoding of what follows instead of stalling the replication stream.
-   */
-  async commit(progress: PendingMessage): Promise<{ committed: Promise<void> }> {
+  /** Sends what is buffered, adds `progress`, and commits the Kafka transaction. */
+  async commit(progress: PendingMessage): Promise<void> {
     this.push(progress.topic, progress.message);
     await this.sendPending();
     const transaction = this.transaction;
-    if (!transaction) return { committed: this.settled() };
+    if (!transaction) return;
+    await transaction.commit();
+    this.metrics.kafkaTransactionDuration.observe({ shard: this.metrics.shard }, (Date.now() - this.transactionStartedAt) / 1000);
+    this.metrics.bytes.inc({ shard: this.metrics.shard }, this.transactionBytes);
     this.transaction = undefined;
-    const startedAt = this.transactionStartedAt;
-    const bytes = this.transactionBytes;
     this.transactionBytes = 0;
-    this.commitInFlight = true;
-    const committed = transaction.commit().then(() => {
-      this.metrics.kafkaTransactionDuration.observe({ shard: this.metrics.shard }, (Date.now() - startedAt) / 1000);
-      this.metrics.bytes.inc({ shard: this.metrics.shard }, bytes);
-    });
-    this.committing = committed.then(
-      () => void (this.commitInFlight = false),
-      (error: unknown) => void (this.commitFailure ??= { error }),
-    );
-    return { committed };
   }
 
   /** Drops the open transaction: nothing of it becomes visible. */
@@ -161,13 +135,11 @@ export class ChangePublisher {
     const transaction = this.transaction;
     this.transaction = undefined;
     if (transaction?.isActive()) await transaction.abort();
-    await this.committing;
   }
 
   private async sendPending(): Promise<void> {
     if (this.pending.length === 0) return;
     if (!this.transaction) {
-      await this.settled();
       this.transaction = await this.producer.transaction();
       this.transactionStartedAt = Date.now();
     }

@@ -344,7 +344,6 @@ export class ReaderSession {
           handler.close();
           if (handler.inTransaction) await handler.abort();
           else await handler.flush();
-          await handler.settled();
         })
         .catch((error: unknown) => this.deps.logger.warn({ err: error }, 'final flush failed; the next session resends'));
     }

@@ -57,8 +57,6 @@ export class StreamHandler {
   private transactionSchemaIds: { key: number; value: number } | undefined;
   private closed = false;
   private flushDue = false;
-  /** The last flushed batch's commit and acknowledgement. */
-  private lastCommit: Promise<void> = Promise.resolve();
   /** Commit LSN of the last progress record committed to Kafka. */
   private durableLsn: bigint;
   private pendingSnapshots: NonNullable<ReaderProgress['pendingSnapshots']>;
@@ -176,7 +174,6 @@ export class StreamHandler {
       const txId = open.context.txId.toString();
       this.pendingSnapshots.push(...open.snapshotRequests.map((request) => ({ ...request, txId })));
       await this.flush();
-      await this.settled();
       await this.runPendingSnapshots();
       return;
     }
@@ -196,41 +193,24 @@ export class StreamHandler {
     }
   }
 
-  /**
-   * Commits the batched Postgres transactions into Kafka, and acknowledges them to Postgres once Kafka
-   * has them. Resolves when the records are sent; the commit completes in the background (see
-   * `ChangePublisher.commit`) — `settled()` waits for it. A failed commit fails the stream: the next
-   * send refuses to go on, and `onFailure` hears of it even if no message follows.
-   */
+  /** Commits the batched Postgres transactions into Kafka, then acknowledges them to Postgres. */
   async flush(): Promise<void> {
     if (this.flushTimer) clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
     if (this.batchedCommits.length === 0 || this.open) return;
     this.flushDue = false;
     const commitLsn = this.batchCommitLsn;
-    const commitTimes = this.batchedCommits;
-    this.batchedCommits = [];
-    const { committed } = await this.publisher.commit(this.progressRecord(commitLsn));
-    this.lastCommit = committed.then(() => this.committed(commitLsn, commitTimes));
-    this.lastCommit.catch(this.onFailure);
-  }
-
-  /** Waits until every flushed batch is committed and acknowledged; throws a failed commit's error. */
-  async settled(): Promise<void> {
-    await this.lastCommit;
-    await this.publisher.settled();
-  }
-
-  private committed(commitLsn: bigint, commitTimes: bigint[]): void {
+    await this.publisher.commit(this.progressRecord(commitLsn));
     this.durableLsn = commitLsn;
     const nowMicros = BigInt(Date.now()) * 1000n;
-    for (const commitTs of commitTimes) this.metrics.commitLag.observe({ shard: this.metrics.shard }, Number(nowMicros - commitTs) / 1e6);
-    this.metrics.transactions.inc({ shard: this.metrics.shard }, commitTimes.length);
+    for (const commitTs of this.batchedCommits)
+      this.metrics.commitLag.observe({ shard: this.metrics.shard }, Number(nowMicros - commitTs) / 1e6);
+    this.metrics.transactions.inc({ shard: this.metrics.shard }, this.batchedCommits.length);
+    this.batchedCommits = [];
     crashPoint('after-kafka-commit');
-    // Safe: the Kafka commit succeeded, so every transaction through commitLsn is durable in Kafka. Kafka
-    // commits one transaction at a time, in order, so acknowledgements only move forward. Acknowledging
-    // commitLsn (the commit record's start, not its end) makes Postgres skip exactly these transactions on
-    // restart, never a later one whose commit starts at this one's end.
+    // Safe: the Kafka commit above succeeded, so every transaction through commitLsn is durable in Kafka.
+    // Acknowledging commitLsn (the commit record's start, not its end) makes Postgres skip exactly these
+    // transactions on restart, never a later one whose commit starts at this one's end.
     this.acknowledge(commitLsn);
   }
 
@@ -293,17 +273,13 @@ export class StreamHandler {
       let rows = 0;
       for await (const chunk of this.options.snapshotChunks(job, BigInt(job.txId))) {
         await this.publisher.append(chunk.records);
-        await (
-          await this.publisher.commit(this.progressRecord(this.durableLsn))
-        ).committed;
+        await this.publisher.commit(this.progressRecord(this.durableLsn));
         crashPoint('mid-adhoc-snapshot');
         rows += chunk.rows;
         this.metrics.snapshotRows.inc({ shard: this.metrics.shard, table: job.table }, chunk.rows);
       }
       this.pendingSnapshots.shift();
-      await (
-        await this.publisher.commit(this.progressRecord(this.durableLsn))
-      ).committed;
+      await this.publisher.commit(this.progressRecord(this.durableLsn));
       this.logger.info({ id: job.id, table: job.table, rows, seconds: (Date.now() - started) / 1000 }, 'ad-hoc snapshot finished');
     }
   }
