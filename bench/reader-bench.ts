@@ -1,4 +1,3 @@
-import { parseLsn } from '@inventory-cdc/shared';
 import { WorkerProcess, scrapeMetric, waitFor } from '@inventory-cdc/shared/testing';
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -28,6 +27,8 @@ interface ShardBacklog {
   publication: string;
   endLsn: string;
   events: number;
+  /** Postgres transactions in the backlog. */
+  transactions: number;
 }
 
 /**
@@ -106,9 +107,11 @@ async function writeBacklog(shard: ShardBacklog['shard'], run: number, options: 
       await client.query(`insert into ${schema}.t select ${seedRows} + g, 0, md5(g::text) from generate_series(${first}, ${last}) g`);
     }
     const end = await client.query<{ lsn: string }>('select pg_current_wal_insert_lsn()::text as lsn');
-    const events = Math.ceil(options.singleTransactions / clients) * clients + options.bulkRows;
+    const singles = Math.ceil(options.singleTransactions / clients) * clients;
+    const events = singles + options.bulkRows;
+    const transactions = singles + Math.ceil(options.bulkRows / options.bulkTransactionRows);
     process.stdout.write(`run ${run}, shard ${shard.id}: backlog of ${events.toLocaleString('en')} changes written\n`);
-    return { shard, schema, readerSlot, recvSlot, publication, endLsn: end.rows[0]!.lsn, events };
+    return { shard, schema, readerSlot, recvSlot, publication, endLsn: end.rows[0]!.lsn, events, transactions };
   } finally {
     await client.end();
   }
@@ -140,7 +143,7 @@ function recvlogical(bin: string, backlog: ShardBacklog): Promise<void> {
   ]);
 }
 
-/** Starts one reader per shard; times from its first event to the slot confirming the backlog's end. */
+/** Starts one reader per shard; times from its first Kafka commit to its last backlog transaction committed in Kafka. */
 async function runReaders(
   backlogs: ShardBacklog[],
   brokers: string[],
@@ -181,22 +184,15 @@ async function runReaders(
         120_000,
         20,
       );
-      const client = new Client({ connectionString: backlog.shard.url });
-      await client.connect();
-      const end = parseLsn(backlog.endLsn);
+      // Done when every backlog transaction is committed in Kafka (and so acknowledged to the slot). The
+      // slot's confirmed position itself only reaches the backlog's end LSN at the next heartbeat message
+      // (up to heartbeat.intervalMs later), which would time the heartbeat, not the reader.
       const doneAt = await waitFor(
-        'the reader to confirm the backlog',
-        async () => {
-          const result = await client.query<{ lsn: string }>(
-            'select confirmed_flush_lsn::text as lsn from pg_replication_slots where slot_name = $1',
-            [backlog.readerSlot],
-          );
-          return parseLsn(result.rows[0]!.lsn) >= end && Date.now();
-        },
+        'the reader to commit the backlog into Kafka',
+        async () => ((await scrapeMetric(port, 'cdc_reader_transactions_total').catch(() => 0)) ?? 0) >= backlog.transactions && Date.now(),
         600_000,
         20,
       );
-      await client.end();
       const status = await import('node:fs').then((fs) => fs.readFileSync(`/proc/${worker.pid}/status`, 'utf8'));
       const peak = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
       await worker.terminate();
