@@ -1,5 +1,5 @@
 import { HttpStub, type StubHandler } from './testing/http-stub';
-import { HttpCallError, HttpOrigin, signatureOf } from './http-origin';
+import { HttpCallError, HttpOrigin, retryAfterMsOf, signatureOf } from './http-origin';
 import { createHmac } from 'node:crypto';
 
 const stubs: HttpStub[] = [];
@@ -89,4 +89,18 @@ describe('signatureOf', () => {
   it('is sha256= and the hex HMAC-SHA256 of the body', () => {
     expect(signatureOf('{"a":1}', 'k')).toBe(`sha256=${createHmac('sha256', 'k').update('{"a":1}').digest('hex')}`);
   });
+});
+
+describe('retryAfterMsOf', () => {
+  const now = Date.parse('Thu, 26 Nov 2026 02:00:00 GMT');
+  it.each<[string | null, number | undefined]>([
+    [null, undefined],
+    ['', undefined],
+    ['0', 0],
+    [' 3 ', 3_000],
+    ['Thu, 26 Nov 2026 02:00:05 GMT', 5_000],
+    ['Thu, 26 Nov 2026 01:59:00 GMT', 0],
+    ['soon', undefined],
+    ['-1', undefined],
+  ])('%j → %s ms', (header, ms) => expect(retryAfterMsOf(header, now)).toBe(ms));
 });

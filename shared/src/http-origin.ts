@@ -20,6 +20,19 @@ export class HttpCallError extends Error {
   }
 }
 
+/**
+ * `Retry-After` in ms from `nowMs`: delay-seconds or an HTTP date (a past date is 0). Undefined when
+ * absent or unreadable, so plain backoff applies.
+ */
+export function retryAfterMsOf(header: string | null | undefined, nowMs: number): number | undefined {
+  if (!header) return undefined;
+  const text = header.trim();
+  if (/^\d+$/.test(text)) return Number(text) * 1000;
+  // An HTTP date names a weekday and month; Date.parse alone would also take '-1' (the year -1).
+  const at = /[a-z]/i.test(text) ? Date.parse(text) : Number.NaN;
+  return Number.isNaN(at) ? undefined : Math.max(0, at - nowMs);
+}
+
 /** `X-Signature` of a body: `sha256=` and the hex HMAC-SHA256 of the exact bytes sent, with the shared secret. */
 export function signatureOf(body: string, secret: string): string {
   return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;

@@ -2,7 +2,7 @@ import { createHmac } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { HaltError } from '@inventory-cdc/shared';
 import { HttpStub, type StubHandler } from '@inventory-cdc/shared/testing';
-import { ErpClient, ErpRejectedError, ErpUnavailableError, answerOf, retryAfterMsOf } from './erp-client';
+import { ErpClient, ErpRejectedError, ErpUnavailableError, answerOf } from './erp-client';
 import type { Posting } from './posting-builder';
 
 const posting: Posting = {
@@ -38,19 +38,6 @@ describe('answerOf', () => {
 
   it('carries Retry-After with a 429', () => {
     expect(() => answerOf(429, '', 2_000)).toThrow(expect.objectContaining({ status: 429, retryAfterMs: 2_000 }));
-  });
-});
-
-describe('retryAfterMsOf', () => {
-  it.each<[string | null, number | undefined]>([
-    [null, undefined],
-    ['3', 3_000],
-    [' 0 ', 0],
-    ['Thu, 01 Jan 1970 00:00:05 GMT', 4_000],
-    ['Thu, 01 Jan 1970 00:00:00 GMT', 0],
-    ['soon', undefined],
-  ])('%p → %p', (header, expected) => {
-    expect(retryAfterMsOf(header, 1_000)).toBe(expected);
   });
 });
 

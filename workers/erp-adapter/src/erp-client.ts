@@ -4,6 +4,7 @@ import {
   HttpOrigin,
   PoisonEventError,
   RetryableError,
+  retryAfterMsOf,
   signatureOf,
   type HttpAnswer,
 } from '@inventory-cdc/shared';
@@ -42,14 +43,6 @@ export interface ErpClientOptions {
   token: string;
   hmacSecret: string;
   requestTimeoutMs: number;
-}
-
-/** `Retry-After` in ms: delta-seconds or an HTTP date; undefined when absent or unreadable. */
-export function retryAfterMsOf(header: string | null, nowMs: number): number | undefined {
-  if (!header) return undefined;
-  if (/^\s*\d+\s*$/.test(header)) return Number(header) * 1000;
-  const at = Date.parse(header);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - nowMs);
 }
 
 /**

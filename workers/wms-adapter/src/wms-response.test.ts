@@ -1,5 +1,5 @@
 import { dispositionOf } from '@inventory-cdc/shared';
-import { CircuitOpenError, classifyResponse, retryAfterMs, WmsRejectedError, WmsUnavailableError, type WmsVerdict } from './wms-response';
+import { CircuitOpenError, classifyResponse, WmsRejectedError, WmsUnavailableError, type WmsVerdict } from './wms-response';
 
 const now = Date.parse('2026-11-26T02:00:00Z');
 
@@ -33,19 +33,6 @@ describe('classifyResponse', () => {
     const verdict = classifyResponse(400, 'x'.repeat(2_000), null, now);
     expect(verdict.kind === 'rejected' && verdict.detail.length).toBe('HTTP 400: '.length + 501);
   });
-});
-
-describe('retryAfterMs', () => {
-  it.each<[string | null, number | undefined]>([
-    [null, undefined],
-    ['', undefined],
-    ['0', 0],
-    [' 3 ', 3_000],
-    ['Thu, 26 Nov 2026 02:00:05 GMT', 5_000],
-    ['Thu, 26 Nov 2026 01:59:00 GMT', undefined],
-    ['soon', undefined],
-    ['-1', undefined],
-  ])('%j → %s ms', (header, ms) => expect(retryAfterMs(header, now)).toBe(ms));
 });
 
 describe('error classes', () => {

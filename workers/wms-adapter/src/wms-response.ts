@@ -1,4 +1,4 @@
-import { PoisonEventError, RetryableError } from '@inventory-cdc/shared';
+import { PoisonEventError, RetryableError, retryAfterMsOf } from '@inventory-cdc/shared';
 
 /** What the WMS said about one call, as far as delivery is concerned. */
 export type WmsVerdict =
@@ -15,19 +15,6 @@ const maxBodyChars = 500;
 export function describeResponse(status: number, body: string): string {
   const text = body.length > maxBodyChars ? `${body.slice(0, maxBodyChars)}…` : body;
   return `HTTP ${status}: ${text}`;
-}
-
-/**
- * `Retry-After` as milliseconds from `nowMs`: either delay-seconds or an HTTP date. Unparseable or
- * past values give undefined (plain backoff applies).
- */
-export function retryAfterMs(header: string | null | undefined, nowMs: number): number | undefined {
-  if (!header) return undefined;
-  const text = header.trim();
-  if (/^\d+$/.test(text)) return Number(text) * 1000;
-  const at = Date.parse(text);
-  if (Number.isNaN(at)) return undefined;
-  return at > nowMs ? at - nowMs : undefined;
 }
 
 function isDuplicateAnswer(body: string): boolean {
@@ -47,7 +34,7 @@ export function classifyResponse(status: number, body: string, retryAfter: strin
   if (status === 200 && isDuplicateAnswer(body)) return { kind: 'duplicate' };
   if (status >= 200 && status < 300) return { kind: 'applied' };
   if (status === 408 || status === 429 || status >= 500) {
-    return { kind: 'unavailable', detail: describeResponse(status, body), retryAfterMs: retryAfterMs(retryAfter, nowMs) };
+    return { kind: 'unavailable', detail: describeResponse(status, body), retryAfterMs: retryAfterMsOf(retryAfter, nowMs) };
   }
   return { kind: 'rejected', detail: describeResponse(status, body) };
 }
