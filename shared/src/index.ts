@@ -24,3 +24,6 @@ export * from './sharding';
 export * from './stock-cache-keys';
 export * from './circuit-breaker';
 export * from './http-origin';
+export * from './table-snapshot';
+export * from './reader-contract';
+export * from './replication-slots';

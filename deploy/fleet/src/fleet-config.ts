@@ -3,11 +3,11 @@ import {
   kafkaConfigSchema,
   loadConfig,
   postgresConnectionSchema,
+  readerTopicsOf,
   registryConfigSchema,
+  slotNamesOf,
   stockTopicOf,
 } from '@inventory-cdc/shared';
-import type { ReaderConfig } from '@inventory-cdc/wal-reader/dist/reader-config';
-import { readerTopicsOf, slotNamesOf } from '@inventory-cdc/wal-reader/dist/reader-config';
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 
@@ -130,12 +130,13 @@ export function sinksOf(config: FleetConfig): FleetSink[] {
 
 /** The shard's slot, publication and progress topic, named by the reader's own rules. */
 export function readerNamesOf(config: FleetConfig, shard: FleetShard): { slot: string; publication: string; progressTopic: string } {
-  const readerParts = {
-    topics: { prefix: config.topics.prefix },
-    shard: { id: shard.id },
-    capture: { slotName: shard.slotName, publicationName: shard.publicationName },
-  } as ReaderConfig;
-  return { ...slotNamesOf(readerParts), progressTopic: readerTopicsOf(config.topics.prefix, shard.id).progress };
+  const names = slotNamesOf({
+    prefix: config.topics.prefix,
+    shard: shard.id,
+    ...(shard.slotName ? { slotName: shard.slotName } : {}),
+    ...(shard.publicationName ? { publicationName: shard.publicationName } : {}),
+  });
+  return { ...names, progressTopic: readerTopicsOf(config.topics.prefix, shard.id).progress };
 }
 
 /** The name under which a shard's readers are listed in `workers`. */

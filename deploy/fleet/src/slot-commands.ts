@@ -1,6 +1,4 @@
-import { dispositionOf, pgClientConfig, retry } from '@inventory-cdc/shared';
-import { progressMessage } from '@inventory-cdc/wal-reader/dist/reader-progress';
-import { dropSlot } from '@inventory-cdc/wal-reader/dist/slot-manager';
+import { dispositionOf, dropSlot, pgClientConfig, progressMessage, retry } from '@inventory-cdc/shared';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Kafka } from 'kafkajs';
 import { Client, DatabaseError } from 'pg';

@@ -1,11 +1,8 @@
-import { pgClientConfig } from '@inventory-cdc/shared';
+import { pgClientConfig, snapshotSignalPrefix } from '@inventory-cdc/shared';
 import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
 import { readerNamesOf, type FleetConfig, type FleetShard } from './fleet-config';
 import { OperationError } from './operation-error';
-
-/** Prefix of the logical decoding message that asks a shard's reader for an ad-hoc snapshot. */
-export const snapshotSignalPrefix = 'cdc-snapshot';
 
 /** The message body: which table, and an id the reader logs and reports the snapshot under. */
 export interface SnapshotSignal {

@@ -1,5 +1,4 @@
-import { pgClientConfig } from '@inventory-cdc/shared';
-import { slotLag } from '@inventory-cdc/wal-reader/dist/slot-manager';
+import { pgClientConfig, slotLag } from '@inventory-cdc/shared';
 import type { Admin, Kafka } from 'kafkajs';
 import { Client } from 'pg';
 import {

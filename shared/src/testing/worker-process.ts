@@ -48,7 +48,10 @@ export class ManagedProcess {
   start(): void {
     const log = openSync(this.logFile, 'a');
     try {
-      const child = spawn(process.execPath, this.argv, {
+      // CDC_WORKER_NODE_ARGS passes options to node itself, e.g. `--cpu-prof --cpu-prof-dir=/tmp/profiles`
+      // to profile the workers a benchmark starts.
+      const nodeArgs = process.env.CDC_WORKER_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+      const child = spawn(process.execPath, [...nodeArgs, ...this.argv], {
         cwd: repositoryRoot,
         env: { ...process.env, ...this.env },
         stdio: ['ignore', log, log],

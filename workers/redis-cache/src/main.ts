@@ -31,7 +31,7 @@ void runWorker({
     const guard = new ReadModelGuard(
       redis,
       config.rebuild.shards,
-      `${config.topics.stockSchema}.stock`,
+      { schema: config.topics.stockSchema, table: 'stock' },
       logger,
       config.rebuild.checkIntervalMs,
     );

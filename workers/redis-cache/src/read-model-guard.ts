@@ -14,7 +14,7 @@ export class ReadModelGuard {
   constructor(
     private readonly redis: Redis,
     private readonly shards: RebuildShard[],
-    private readonly stockTable: string,
+    private readonly stockTable: { schema: string; table: string },
     private readonly logger: Logger,
     private readonly checkIntervalMs: number,
   ) {}

@@ -1,7 +1,6 @@
-import { cacheKeys, encodePosition, parseLsn, pgClientConfig, type Logger, type PostgresConnection } from '@inventory-cdc/shared';
+import { cacheKeys, encodePosition, readTableSnapshot, type Logger, type PostgresConnection } from '@inventory-cdc/shared';
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { Client } from 'pg';
 import { stockScript } from './redis-stock-sink';
 
 export interface RebuildShard {
@@ -14,47 +13,47 @@ const rowsPerChunk = 2_000;
 /**
  * Re-seeds the read model from Postgres, the truth (cold start, a flushed Redis, drift repair).
  *
- * Each shard is read in a snapshot exported by a temporary replication slot, so the snapshot has an exact
- * position: it holds every transaction committed before the slot's consistent point C, and every later
+ * Each shard is read in a snapshot exported by a temporary replication slot (the shared snapshot procedure
+ * the reader's snapshots use), so the snapshot has an exact position: it holds every transaction committed before the slot's consistent point C, and every later
  * one reaches the cache through Kafka with a commit LSN ≥ C. The rows are written at position (C − 1, max
  * seq) through the same newer-wins script as the stream, so a rebuild never overwrites a newer value and
  * a later change is never lost. The sentinel is set only when every shard is done.
  */
-export async function rebuildStock(redis: Redis, shards: RebuildShard[], stockTable: string, logger: Logger): Promise<number> {
+export async function rebuildStock(
+  redis: Redis,
+  shards: RebuildShard[],
+  stock: { schema: string; table: string },
+  logger: Logger,
+): Promise<number> {
   const applyStock = stockScript(redis);
   let rows = 0;
   for (const shard of shards) {
-    const replication = new Client({ ...pgClientConfig(shard.connection, 'redis-cache-rebuild-slot'), replication: 'database' } as never);
-    const reader = new Client(pgClientConfig(shard.connection, 'redis-cache-rebuild'));
-    await replication.connect();
-    await reader.connect();
-    try {
-      const slot = `cdc_rebuild_${randomBytes(6).toString('hex')}`;
-      const created = await replication.query<{ consistent_point: string; snapshot_name: string }>(
-        `CREATE_REPLICATION_SLOT ${slot} TEMPORARY LOGICAL pgoutput EXPORT_SNAPSHOT`,
-      );
-      const row = created.rows[0]!;
-      const position = encodePosition({ shard: shard.id, commitLsn: parseLsn(row.consistent_point) - 1n, seq: 0xffffffff });
-      await reader.query('begin isolation level repeatable read read only');
-      await reader.query(`set transaction snapshot '${row.snapshot_name}'`);
-      await reader.query(`declare stock_rows no scroll cursor for select sku, warehouse, on_hand, reserved from ${stockTable}`);
-      for (;;) {
-        const chunk = await reader.query<{ sku: string; warehouse: string; on_hand: number; reserved: number }>(
-          `fetch ${rowsPerChunk} from stock_rows`,
-        );
-        if (chunk.rows.length === 0) break;
-        const keys = ['', '', ...chunk.rows.map((stock) => cacheKeys.stock(stock.sku))];
-        const args: (string | number)[] = ['0', 0];
-        for (const stock of chunk.rows) args.push(stock.warehouse, 'r', stock.on_hand, stock.reserved, position, stock.sku);
-        await applyStock(keys.length, ...keys, ...args);
-        rows += chunk.rows.length;
+    let position = '';
+    let shardRows = 0;
+    const chunks = readTableSnapshot(
+      {
+        connection: shard.connection,
+        applicationName: 'redis-cache-rebuild',
+        chunkRows: rowsPerChunk,
+        tables: [{ ...stock, columns: ['sku', 'warehouse', 'on_hand', 'reserved'] }],
+        temporarySlot: `cdc_rebuild_${randomBytes(6).toString('hex')}`,
+      },
+      (consistentPoint) => {
+        position = encodePosition({ shard: shard.id, commitLsn: consistentPoint - 1n, seq: 0xffffffff });
+      },
+    );
+    for await (const chunk of chunks) {
+      const keys = ['', ''];
+      const args: Array<string | number> = ['0', 0];
+      for (const [sku, warehouse, onHand, reserved] of chunk.rows) {
+        keys.push(cacheKeys.stock(sku!));
+        args.push(warehouse!, 'r', onHand!, reserved!, position, sku!);
       }
-      await reader.query('commit');
-      logger.info({ shard: shard.id, position, rows }, 'shard re-seeded');
-    } finally {
-      await reader.end().catch(() => undefined);
-      await replication.end().catch(() => undefined);
+      await applyStock(keys.length, ...keys, ...args);
+      shardRows += chunk.rows.length;
     }
+    rows += shardRows;
+    logger.info({ shard: shard.id, position, rows: shardRows }, 'shard re-seeded');
   }
   await redis.set(cacheKeys.sentinel, new Date().toISOString());
   return rows;

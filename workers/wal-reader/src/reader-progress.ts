@@ -1,60 +1,6 @@
-import { HaltError, type Logger } from '@inventory-cdc/shared';
+import { HaltError, parseProgress, progressKey, type Logger, type ReaderProgress } from '@inventory-cdc/shared';
 import { randomUUID } from 'node:crypto';
-import type { Kafka, Message } from 'kafkajs';
-
-/**
- * The shard's progress record. It is written in the same Kafka transaction as the events it covers, so
- * for read_committed readers "the record says X" and "every event up to X is in Kafka" are one fact.
- */
-export interface ReaderProgress {
-  shard: number;
-  /** Commit LSN of the last Postgres transaction whose events are committed in Kafka. */
-  commitLsn: bigint;
-  /** The initial snapshot finished (streaming may begin after `snapshotLsn`). */
-  snapshotComplete: boolean;
-  /** The slot's consistent point the snapshot was taken at, when there was one. */
-  snapshotLsn: bigint | null;
-  /** Identity of the slot instance the progress belongs to (its consistent point at creation). */
-  slotCreatedAtLsn: bigint | null;
-  /**
-   * Ad-hoc snapshots asked for by a transaction at or below `commitLsn` and not finished: a restarted reader
-   * runs them again (from the start; their rows are idempotent for the sinks) before streaming on.
-   */
-  pendingSnapshots?: Array<{ id: string; table: string; txId: string }>;
-  updatedAtMs: number;
-}
-
-export function progressKey(shard: number): string {
-  return `shard-${shard}`;
-}
-
-export function progressMessage(progress: ReaderProgress): Message {
-  return {
-    key: progressKey(progress.shard),
-    value: JSON.stringify({
-      ...progress,
-      commitLsn: progress.commitLsn.toString(),
-      snapshotLsn: progress.snapshotLsn?.toString() ?? null,
-      slotCreatedAtLsn: progress.slotCreatedAtLsn?.toString() ?? null,
-    }),
-  };
-}
-
-export function parseProgress(value: Buffer): ReaderProgress {
-  const raw = JSON.parse(value.toString('utf8')) as Record<string, unknown>;
-  const optionalLsn = (field: unknown): bigint | null => (field === null || field === undefined ? null : BigInt(field as string));
-  return {
-    shard: Number(raw.shard),
-    commitLsn: BigInt(raw.commitLsn as string),
-    snapshotComplete: raw.snapshotComplete === true,
-    snapshotLsn: optionalLsn(raw.snapshotLsn),
-    slotCreatedAtLsn: optionalLsn(raw.slotCreatedAtLsn),
-    ...(Array.isArray(raw.pendingSnapshots) && raw.pendingSnapshots.length > 0
-      ? { pendingSnapshots: raw.pendingSnapshots as NonNullable<ReaderProgress['pendingSnapshots']> }
-      : {}),
-    updatedAtMs: Number(raw.updatedAtMs),
-  };
-}
+import type { Kafka } from 'kafkajs';
 
 /**
  * Reads the shard's latest committed progress record from the compacted progress topic (read_committed,

@@ -1,31 +1,39 @@
-import { HaltError, crashPoint, formatLsn, pgClientConfig, type AvroCodec, type Logger, type Readiness } from '@inventory-cdc/shared';
+import {
+  HaltError,
+  changeTopicOf,
+  dropSlot,
+  formatLsn,
+  heartbeatPrefix,
+  pgClientConfig,
+  progressMessage,
+  readSlot,
+  readerTopicsOf,
+  slotProblem,
+  snapshotSignalPrefix,
+  type AvroCodec,
+  type Logger,
+  type Readiness,
+  type ReaderProgress,
+} from '@inventory-cdc/shared';
 import type { Kafka, Producer } from 'kafkajs';
 import { Client } from 'pg';
-import { adhocSnapshotChunks } from './adhoc-snapshot';
-import { recordsOf, type TransactionContext } from './change-builder';
-import { ChangePublisher } from './change-publisher';
-import { changeTopicOf, readerTopicsOf, slotNamesOf, type ReaderConfig } from './reader-config';
+import { ChangeCommitter } from './change-committer';
+import { ChangeEncoder } from './change-encoder';
+import { slotNamesOfConfig, type ReaderConfig } from './reader-config';
+import { ReaderLoop, type ReaderEvent } from './reader-loop';
+import { Mailbox } from './reader-mailbox';
 import type { ReaderMetrics } from './reader-metrics';
-import { progressMessage, readProgress, type ReaderProgress } from './reader-progress';
-import { ReplicationStream } from './replication-stream';
-import {
-  checkCapturable,
-  checkWalLevel,
-  createSlotWithSnapshot,
-  describeTables,
-  dropSlot,
-  ensurePublication,
-  readSlot,
-  slotProblem,
-} from './slot-manager';
-import { estimateRows, readSnapshot } from './snapshot-reader';
-import { StreamHandler } from './stream-handler';
-import { TableCatalog } from './table-catalog';
-import { transactionKeySchema, transactionValueSchema, type TableShape } from './table-schema';
-import { SlotWatch } from './slot-watch';
+import { readProgress } from './reader-progress';
 import { ensureReaderTopics } from './reader-topics';
-
-export const heartbeatPrefix = 'cdc-heartbeat';
+import { ReplicationSource } from './replication-source';
+import { checkCapturable, checkWalLevel, createSlotWithSnapshot, describeTables, ensurePublication, estimateRows } from './source-catalog';
+import { SlotWatch } from './slot-watch';
+import { runSnapshot, type SnapshotRunnerPorts } from './snapshot-runner';
+import { SnapshotSignals } from './snapshot-signals';
+import { TableCatalog } from './table-catalog';
+import type { TableShape } from './table-schema';
+import { TransactionAssembler } from './transaction-assembler';
+import { TransactionBoundaries } from './transaction-boundaries';
 
 export interface SessionDeps {
   config: ReaderConfig;
@@ -39,26 +47,37 @@ export interface SessionDeps {
 
 /**
  * One leadership term of the shard's reader: check the source, settle what Kafka already has, snapshot
- * if needed, then stream until stopped or failed. The producer is connected by the caller (which fences
- * any older instance of this shard's reader before anything is read).
+ * if needed, then run the core loop (reader-loop.ts) until stopped or failed. The producer is connected by
+ * the caller (which fences any older instance of this shard's reader before anything is read).
  */
 export class ReaderSession {
   private readonly client: Client;
-  private stream: ReplicationStream | undefined;
-  private handler: StreamHandler | undefined;
+  private readonly mailbox = new Mailbox<ReaderEvent>();
+  private source: ReplicationSource | undefined;
   private watch: SlotWatch | undefined;
   private stopping = false;
+  private running: Promise<void> | undefined;
   private readonly names: { slot: string; publication: string };
   private readonly topics: { transactions: string; progress: string };
+  /** What the next progress record says besides its commit LSN. */
+  private progress: ReaderProgress;
 
   constructor(private readonly deps: SessionDeps) {
     this.client = new Client(pgClientConfig(deps.config.shard.connection, `${deps.config.serviceName}-control`));
-    this.names = slotNamesOf(deps.config);
+    // A dropped control connection (a Postgres restart) fails the session, which restarts from Kafka.
+    this.client.on('error', (error) => this.mailbox.post({ kind: 'watch-failed', error }));
+    this.names = slotNamesOfConfig(deps.config);
     this.topics = readerTopicsOf(deps.config.topics.prefix, deps.config.shard.id);
+    this.progress = emptyProgress(deps.config.shard.id);
   }
 
-  async run(): Promise<void> {
-    const { config, logger } = this.deps;
+  run(): Promise<void> {
+    this.running ??= this.runTerm();
+    return this.running;
+  }
+
+  private async runTerm(): Promise<void> {
+    const { config, logger, codec, metrics } = this.deps;
     await this.client.connect();
     try {
       await checkWalLevel(this.client);
@@ -66,50 +85,59 @@ export class ReaderSession {
       tables.forEach(checkCapturable);
       await ensurePublication(this.client, this.names.publication, config.capture.tables, config.capture.schemas);
       await ensureReaderTopics(this.deps.kafka, config, tables);
-      const progress = await readProgress(this.deps.kafka, this.topics.progress, config.shard.id, logger);
-      const start = await this.settleStart(progress, tables);
+      const stored = await readProgress(this.deps.kafka, this.topics.progress, config.shard.id, logger);
+      if (stored) this.progress = { ...stored, pendingSnapshots: [...(stored.pendingSnapshots ?? [])] };
+      const encoder = new ChangeEncoder(codec, metrics, logger, config.registry.compatibility);
+      const catalog = this.catalog(tables, encoder);
+      const committer = this.committer(this.progress.commitLsn);
+      const runner: SnapshotRunnerPorts = {
+        connection: config.shard.connection,
+        serviceName: config.serviceName,
+        shard: config.shard.id,
+        database: config.shard.connection.database,
+        chunkRows: config.snapshot.chunkRows,
+        encoder,
+        committer,
+        metrics,
+        logger,
+      };
+      const confirmedFlushLsn = await this.settleStart(stored, tables, catalog, runner, committer);
       if (this.stopping) return;
-      await this.stream_(start.progress, tables, start.confirmedFlushLsn);
+      await this.stream(confirmedFlushLsn, catalog, encoder, committer, runner);
     } finally {
       this.watch?.stop();
+      await this.source?.stop();
       await this.client.end().catch(() => undefined);
     }
   }
 
   /**
-   * Decides where streaming starts. Progress with a finished snapshot and a healthy slot: resume. No
-   * progress (first start) or an unfinished snapshot: (re)create the slot and snapshot (mode `initial`).
-   * A lost or dropped slot under existing progress is a gap we cannot fill from the WAL: halt, unless the
-   * mode is `when-needed`, which re-snapshots.
+   * Decides where streaming starts and returns the slot's confirmed position. Progress with a finished
+   * snapshot and a healthy slot: resume. No progress (first start) or an unfinished snapshot: (re)create
+   * the slot and snapshot (mode `initial`). A lost or dropped slot under existing progress is a gap we
+   * cannot fill from the WAL: halt, unless the mode is `when-needed`, which re-snapshots.
    */
   private async settleStart(
-    progress: ReaderProgress | undefined,
+    stored: ReaderProgress | undefined,
     tables: TableShape[],
-  ): Promise<{ progress: ReaderProgress; confirmedFlushLsn: bigint }> {
+    catalog: TableCatalog,
+    runner: SnapshotRunnerPorts,
+    committer: ChangeCommitter,
+  ): Promise<bigint> {
     const { config, logger, metrics } = this.deps;
     const mode = config.snapshot.mode;
     const slot = await readSlot(this.client, this.names.slot);
     const problem = slot && slotProblem(slot, this.names.slot, config.shard.connection.database);
     metrics.slotHealthy.set({ shard: metrics.shard }, slot && !problem ? 1 : 0);
-    const resumable = progress && (progress.snapshotComplete || mode === 'never');
-    if (resumable && slot && !problem) return { progress, confirmedFlushLsn: slot.confirmedFlushLsn ?? 0n };
-    if (!progress && mode === 'never' && slot && !problem) {
-      // Streaming only, from a slot made elsewhere (e.g. provisioned by an operator): take it as it is.
-      const startProgress = {
-        shard: config.shard.id,
-        commitLsn: 0n,
-        snapshotComplete: false,
-        snapshotLsn: null,
-        slotCreatedAtLsn: null,
-        updatedAtMs: Date.now(),
-      };
-      return { progress: startProgress, confirmedFlushLsn: slot.confirmedFlushLsn ?? 0n };
-    }
+    const resumable = stored && (stored.snapshotComplete || mode === 'never');
+    if (resumable && slot && !problem) return slot.confirmedFlushLsn ?? 0n;
+    // Streaming only, from a slot made elsewhere (e.g. provisioned by an operator): take it as it is.
+    if (!stored && mode === 'never' && slot && !problem) return slot.confirmedFlushLsn ?? 0n;
     if (resumable && mode !== 'when-needed') {
       throw new HaltError(
         'slot_lost',
         problem ??
-          `replication slot ${this.names.slot} is missing, but Kafka holds progress through ${formatLsn(progress.commitLsn)}: changes after it are lost`,
+          `replication slot ${this.names.slot} is missing, but Kafka holds progress through ${formatLsn(stored.commitLsn)}: changes after it are lost`,
         `re-snapshot the shard (fleet slots reset, or snapshot.mode when-needed), after checking max_slot_wal_keep_size`,
       );
     }
@@ -121,198 +149,125 @@ export class ReaderSession {
       ...pgClientConfig(config.shard.connection, `${config.serviceName}-slot`),
       replication: 'database',
     } as never);
+    replication.on('error', (error) => logger.warn({ err: error }, 'slot connection lost'));
     await replication.connect();
     try {
       const exportSnapshot = mode !== 'never';
       const created = await createSlotWithSnapshot(replication, this.names.slot, exportSnapshot);
       logger.info({ slot: this.names.slot, consistentPoint: formatLsn(created.consistentPoint) }, 'replication slot created');
-      const base = { shard: config.shard.id, slotCreatedAtLsn: created.consistentPoint, updatedAtMs: Date.now() };
-      if (!exportSnapshot || !created.snapshotName) {
-        return {
-          progress: { ...base, commitLsn: 0n, snapshotComplete: false, snapshotLsn: null },
-          confirmedFlushLsn: created.consistentPoint,
-        };
-      }
-      const finished = await this.snapshot(created.snapshotName, created.consistentPoint, tables, base);
-      return { progress: finished, confirmedFlushLsn: created.consistentPoint };
+      this.progress = { ...emptyProgress(config.shard.id), slotCreatedAtLsn: created.consistentPoint };
+      if (!exportSnapshot || !created.snapshotName) return created.consistentPoint;
+      this.progress.snapshotLsn = created.consistentPoint;
+      const compiled = await Promise.all(tables.map((table) => catalog.compileForSnapshot(table)));
+      await runSnapshot(runner, {
+        label: 'initial',
+        tables: compiled,
+        txId: 0n,
+        exported: { snapshotName: created.snapshotName, consistentPoint: created.consistentPoint },
+        crashPoint: 'mid-snapshot',
+        estimatedRows: await estimateRows(this.client, tables),
+        stopping: () => this.stopping,
+      });
+      // Only this record marks the snapshot complete: a crash before it snapshots again from a new slot.
+      this.progress.snapshotComplete = true;
+      await committer.commitRecords([], created.consistentPoint - 1n);
+      metrics.snapshotProgress.set({ shard: metrics.shard }, 1);
+      return created.consistentPoint;
     } finally {
       await replication.end().catch(() => undefined);
     }
   }
 
-  /**
-   * Emits every captured row as an `r` event at the slot's consistent point. Each chunk is its own Kafka
-   * transaction with an "unfinished" progress record; a crash mid-snapshot re-runs the snapshot from a new
-   * slot (its rows are idempotent upserts for the sinks), and only the final record marks it complete.
-   */
-  private async snapshot(
-    snapshotName: string,
-    consistentPoint: bigint,
-    tables: TableShape[],
-    base: Pick<ReaderProgress, 'shard' | 'slotCreatedAtLsn'>,
-  ): Promise<ReaderProgress> {
-    const { config, metrics, logger } = this.deps;
-    const publisher = this.publisher();
-    const catalog = this.catalog(tables, publisher);
-    const snapshotClient = new Client(pgClientConfig(config.shard.connection, `${config.serviceName}-snapshot`));
-    await snapshotClient.connect();
-    const estimate = Math.max(1, await estimateRows(snapshotClient, tables));
-    // Snapshot rows sort before every streamed change: streamed transactions commit at or after the
-    // consistent point, snapshot rows claim the LSN just below it.
-    const context: TransactionContext = {
-      shard: config.shard.id,
-      database: config.shard.connection.database,
-      commitLsn: consistentPoint - 1n,
-      txId: 0n,
-      commitTsMicros: BigInt(Date.now()) * 1000n,
-      snapshot: true,
-    };
-    const progress: ReaderProgress = {
-      ...base,
-      commitLsn: 0n,
-      snapshotComplete: false,
-      snapshotLsn: consistentPoint,
-      updatedAtMs: Date.now(),
-    };
-    let seq = 0n;
-    let rows = 0;
-    logger.info({ tables: tables.length, estimatedRows: estimate }, 'snapshot started');
-    try {
-      const compiled = new Map<number, Awaited<ReturnType<TableCatalog['compileForSnapshot']>>>();
-      for await (const chunk of readSnapshot(snapshotClient, snapshotName, tables, config.snapshot.chunkRows)) {
-        if (this.stopping) throw new Error('stopped during the snapshot');
-        let table = compiled.get(chunk.table.relationOid);
-        if (!table) compiled.set(chunk.table.relationOid, (table = await catalog.compileForSnapshot(chunk.table)));
-        const nowMs = BigInt(Date.now());
-        const records = chunk.rows.flatMap((after) => recordsOf({ kind: 'read', after }, table, context, () => seq++, nowMs));
-        await publisher.append(records);
-        await publisher.commit({ topic: this.topics.progress, message: progressMessage({ ...progress, updatedAtMs: Date.now() }) });
-        crashPoint('mid-snapshot');
-        rows += chunk.rows.length;
-        metrics.snapshotRows.inc({ shard: metrics.shard, table: `${chunk.table.schema}.${chunk.table.table}` }, chunk.rows.length);
-        metrics.snapshotProgress.set({ shard: metrics.shard }, Math.min(0.99, rows / estimate));
-      }
-      const finished: ReaderProgress = { ...progress, commitLsn: consistentPoint - 1n, snapshotComplete: true, updatedAtMs: Date.now() };
-      await publisher.commit({ topic: this.topics.progress, message: progressMessage(finished) });
-      metrics.snapshotProgress.set({ shard: metrics.shard }, 1);
-      logger.info({ rows }, 'snapshot finished');
-      return finished;
-    } catch (error) {
-      await publisher.abort().catch(() => undefined);
-      throw error;
-    } finally {
-      await snapshotClient.end().catch(() => undefined);
+  private async stream(
+    confirmedFlushLsn: bigint,
+    catalog: TableCatalog,
+    encoder: ChangeEncoder,
+    committer: ChangeCommitter,
+    runner: SnapshotRunnerPorts,
+  ): Promise<void> {
+    const { config, readiness, logger } = this.deps;
+    const boundaries = new TransactionBoundaries(config.topics.transactionBoundaries, this.topics.transactions, this.deps.codec);
+    await boundaries.prepare((subject, schema) => encoder.registerSubject(subject, schema));
+    const signals = new SnapshotSignals({
+      runner,
+      committer,
+      pending: this.progress.pendingSnapshots!,
+      check: (request) => this.checkSnapshotRequest(request.table),
+      compile: (schema, table) => catalog.compileFresh(schema, table),
+      stopping: () => this.stopping,
+      logger,
+    });
+    if (this.progress.pendingSnapshots!.length > 0) {
+      logger.info({ snapshots: this.progress.pendingSnapshots }, 'resuming ad-hoc snapshots the previous session did not finish');
+      await signals.runPending();
     }
-  }
-
-  private async stream_(progress: ReaderProgress, tables: TableShape[], confirmedFlushLsn: bigint): Promise<void> {
-    const { config, metrics, readiness, logger } = this.deps;
-    const publisher = this.publisher();
-    const catalog = this.catalog(tables, publisher);
-    const stream = new ReplicationStream(
+    const assembler = new TransactionAssembler(
+      {
+        shard: config.shard.id,
+        database: config.shard.connection.database,
+        heartbeatPrefix,
+        signalPrefix: snapshotSignalPrefix,
+        partRecords: config.batch.chunkEvents,
+      },
+      (relationOid) => catalog.table(relationOid),
+    );
+    this.source = new ReplicationSource(
       {
         clientConfig: pgClientConfig(config.shard.connection, `${config.serviceName}-stream`),
         slot: this.names.slot,
         publication: this.names.publication,
         statusIntervalMs: config.heartbeat.statusIntervalMs,
+        maxBufferedBytes: config.batch.maxBufferedBytes,
         logger,
       },
+      this.mailbox,
       confirmedFlushLsn,
     );
-    this.stream = stream;
-    let failTimer: (error: unknown) => void = () => undefined;
-    const timerFailure = new Promise<never>((_, reject) => (failTimer = reject));
-    const handler = new StreamHandler(
-      {
-        shard: config.shard.id,
-        database: config.shard.connection.database,
-        transactionsTopic: this.topics.transactions,
-        progressTopic: this.topics.progress,
-        skipThroughLsn: progress.commitLsn,
-        progressBase: {
-          snapshotComplete: progress.snapshotComplete,
-          snapshotLsn: progress.snapshotLsn,
-          slotCreatedAtLsn: progress.slotCreatedAtLsn,
-        },
-        maxTransactions: config.batch.maxTransactions,
-        maxBytes: config.batch.maxBytes,
-        maxDelayMs: config.batch.maxDelayMs,
-        heartbeatPrefix,
-        boundaries: config.topics.transactionBoundaries,
-        pendingSnapshots: progress.pendingSnapshots ?? [],
-        snapshotChunks: (request, signalTxId) =>
-          adhocSnapshotChunks(
-            {
-              connection: config.shard.connection,
-              serviceName: config.serviceName,
-              shard: config.shard.id,
-              database: config.shard.connection.database,
-              chunkRows: config.snapshot.chunkRows,
-              compile: (schema, table) => catalog.compileFresh(schema, table),
-              logger,
-            },
-            request,
-            signalTxId,
-          ),
-        checkSnapshotRequest: async ({ table }) => {
-          const [schema, name] = table.split('.');
-          const captured = await this.client.query(
-            'select 1 from pg_publication_tables where pubname = $1 and schemaname = $2 and tablename = $3',
-            [this.names.publication, schema, name],
-          );
-          if (captured.rowCount === 0) throw new Error(`${table} is not in publication ${this.names.publication}`);
-        },
-      },
-      catalog,
-      publisher,
-      this.deps.codec,
-      metrics,
-      logger,
-      (lsn) => {
-        stream.acknowledge(lsn);
-        metrics.acknowledgedLsn.set({ shard: metrics.shard }, Number(lsn));
-        this.watch?.noteAcknowledged();
-      },
-      (error) => failTimer(error),
-    );
-    this.handler = handler;
-    const topic = this.topics.transactions;
-    handler.setTransactionSchemas({
-      key: await publisher.registerSubject(`${topic}-key`, transactionKeySchema),
-      value: await publisher.registerSubject(`${topic}-value`, transactionValueSchema),
-    });
-    if (progress.pendingSnapshots?.length) {
-      logger.info({ snapshots: progress.pendingSnapshots }, 'resuming ad-hoc snapshots the previous session did not finish');
-      await handler.exclusive(() => handler.runPendingSnapshots());
-    }
-    this.watch = new SlotWatch(this.client, this.names.slot, config, metrics, readiness, logger, heartbeatPrefix);
-    const watchFailure = this.watch.start();
+    this.watch = new SlotWatch(this.client, this.names.slot, config, this.deps.metrics, readiness, logger, heartbeatPrefix);
+    this.watch.start().catch((error: unknown) => this.mailbox.post({ kind: 'watch-failed', error }));
+    this.source.start();
     readiness.set('replication', true, `streaming slot ${this.names.slot}`);
     try {
-      await Promise.race([
-        stream.run(
-          (message) => handler.handle(message),
-          () => undefined,
-        ),
-        timerFailure,
-        watchFailure,
-      ]);
+      await new ReaderLoop({ mailbox: this.mailbox, assembler, catalog, encoder, boundaries, committer, signals, logger }).run();
     } finally {
       readiness.set('replication', false, 'not streaming');
-      await stream.stop();
     }
   }
 
-  private publisher(): ChangePublisher {
-    const { config, codec, metrics, logger, producer } = this.deps;
-    return new ChangePublisher(producer, codec, metrics, logger, {
-      chunkEvents: config.batch.chunkEvents,
-      maxBufferedBytes: config.batch.maxBufferedBytes,
-      compatibility: config.registry.compatibility,
-    });
+  private committer(durableLsn: bigint): ChangeCommitter {
+    const { config, metrics, producer } = this.deps;
+    const shard = { shard: metrics.shard };
+    return new ChangeCommitter(
+      {
+        producer,
+        progressRecord: (commitLsn) => ({
+          topic: this.topics.progress,
+          message: progressMessage({ ...this.progress, commitLsn, updatedAtMs: Date.now() }),
+        }),
+        acknowledge: (lsn) => {
+          this.source?.acknowledge(lsn);
+          metrics.acknowledgedLsn.set(shard, Number(lsn));
+          this.watch?.noteAcknowledged();
+        },
+        committed: ({ commitTimesMicros, bytes, startedAtMs }) => {
+          const nowMicros = Date.now() * 1000;
+          for (const commitTs of commitTimesMicros) metrics.commitLag.observe(shard, (nowMicros - Number(commitTs)) / 1e6);
+          metrics.transactions.inc(shard, commitTimesMicros.length);
+          metrics.bytes.inc(shard, bytes);
+          metrics.kafkaTransactionDuration.observe(shard, (Date.now() - startedAtMs) / 1000);
+        },
+        settled: (error) => this.mailbox.post({ kind: 'commit-settled', ...(error === undefined ? {} : { error }) }),
+      },
+      {
+        durableLsn,
+        maxTransactions: config.batch.maxTransactions,
+        maxBytes: config.batch.maxBytes,
+        sendBytes: config.batch.maxRequestBytes,
+      },
+    );
   }
 
-  private catalog(tables: TableShape[], publisher: ChangePublisher): TableCatalog {
+  private catalog(tables: TableShape[], encoder: ChangeEncoder): TableCatalog {
     const { config, kafka } = this.deps;
     return new TableCatalog(
       {
@@ -323,30 +278,46 @@ export class ReaderSession {
           await ensureReaderTopics(kafka, config, [shape]);
           return shape;
         },
-        prepare: async (table, previous) => void (await publisher.schemaIdsOf(table, previous)),
+        prepare: (table, previous) => encoder.prepare(table, previous),
         topicOf: (schema, table) => changeTopicOf(config.topics.prefix, schema, table),
       },
       tables,
     );
   }
 
+  private async checkSnapshotRequest(table: string): Promise<void> {
+    const [schema, name] = table.split('.');
+    const captured = await this.client.query(
+      'select 1 from pg_publication_tables where pubname = $1 and schemaname = $2 and tablename = $3',
+      [this.names.publication, schema, name],
+    );
+    if (captured.rowCount === 0) throw new Error(`${table} is not in publication ${this.names.publication}`);
+  }
+
+  /** Ends the session as failed (its connection to the leadership lock is gone): the reader restarts it. */
+  fail(error: unknown): void {
+    this.mailbox.post({ kind: 'watch-failed', error });
+  }
+
   /**
-   * Graceful stop: a Kafka transaction holding only whole Postgres transactions is committed and
-   * acknowledged; one that ends inside a Postgres transaction is aborted (Postgres resends that
-   * transaction to the next session, which produces it whole).
+   * Graceful stop: whole Postgres transactions are committed and acknowledged; an open one is abandoned
+   * (Postgres resends it to the next session, which produces it whole).
    */
   async stop(): Promise<void> {
     this.stopping = true;
-    const handler = this.handler;
-    if (handler) {
-      await handler
-        .exclusive(async () => {
-          handler.close();
-          if (handler.inTransaction) await handler.abort();
-          else await handler.flush();
-        })
-        .catch((error: unknown) => this.deps.logger.warn({ err: error }, 'final flush failed; the next session resends'));
-    }
-    await this.stream?.stop();
+    this.mailbox.post({ kind: 'stop' });
+    await this.running?.catch(() => undefined);
   }
+}
+
+function emptyProgress(shard: number): ReaderProgress {
+  return {
+    shard,
+    commitLsn: 0n,
+    snapshotComplete: false,
+    snapshotLsn: null,
+    slotCreatedAtLsn: null,
+    pendingSnapshots: [],
+    updatedAtMs: Date.now(),
+  };
 }

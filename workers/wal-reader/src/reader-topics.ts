@@ -1,12 +1,12 @@
-import { ensureTopics } from '@inventory-cdc/shared';
+import { changeTopicOf, ensureTopics, readerTopicsOf } from '@inventory-cdc/shared';
 import type { Kafka } from 'kafkajs';
-import { changeTopicOf, readerTopicsOf, type ReaderConfig } from './reader-config';
+import type { ReaderConfig } from './reader-config';
 import type { TableShape } from './table-schema';
 
 /**
  * The reader's topics: one per captured table (all shards share it; keyed by primary key, compacted with
- * deletes so the latest row survives), the transaction boundaries, and the shard's compacted progress topic
- * (one partition: every shard's record in one ordered log).
+ * deletes so the latest row survives), the transaction boundaries, and the shard's own compacted progress topic
+ * (one partition: the shard's records in one ordered log).
  */
 export async function ensureReaderTopics(kafka: Kafka, config: ReaderConfig, tables: TableShape[]): Promise<void> {
   const { prefix, partitions, replicationFactor } = config.topics;

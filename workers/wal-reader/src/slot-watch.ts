@@ -1,8 +1,7 @@
-import { HaltError, type Logger, type Readiness } from '@inventory-cdc/shared';
+import { HaltError, slotLag, type Logger, type Readiness } from '@inventory-cdc/shared';
 import type { Client } from 'pg';
 import type { ReaderConfig } from './reader-config';
 import type { ReaderMetrics } from './reader-metrics';
-import { slotLag } from './slot-manager';
 
 /**
  * Watches the slot while streaming: retained WAL and confirmed lag as gauges, a lost or dropped slot as a

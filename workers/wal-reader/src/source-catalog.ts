@@ -1,17 +1,12 @@
-import { HaltError, parseLsn } from '@inventory-cdc/shared';
-import type { Client } from 'pg';
+import { HaltError, createLogicalSlot } from '@inventory-cdc/shared';
+import { escapeIdentifier, type Client } from 'pg';
 import type { RelationColumn, ReplicaIdentity } from './pgoutput-decode';
 import type { TableShape } from './table-schema';
 
-export interface SlotState {
-  plugin: string | null;
-  database: string | null;
-  active: boolean;
-  /** `reserved` / `extended` / `unreserved` are usable; `lost` means the WAL it needed is gone. */
-  walStatus: string | null;
-  confirmedFlushLsn: bigint | null;
-  restartLsn: bigint | null;
-}
+/**
+ * The reader's checks of its source and its queries of the Postgres catalogue: wal_level, the captured
+ * tables' shapes and keys, whether they can be captured, the publication, size estimates.
+ */
 
 const identityCodes: Record<string, ReplicaIdentity> = { d: 'default', n: 'nothing', f: 'full', i: 'index' };
 
@@ -113,88 +108,26 @@ export async function ensurePublication(client: Client, publication: string, tab
     await client.query(`alter publication ${quoteIdent(publication)} add table ${lacking.map(quoteQualified).join(', ')}`);
 }
 
-export async function readSlot(client: Client, slot: string): Promise<SlotState | undefined> {
-  const result = await client.query<{
-    plugin: string | null;
-    database: string | null;
-    active: boolean;
-    wal_status: string | null;
-    confirmed_flush_lsn: string | null;
-    restart_lsn: string | null;
-  }>(
-    `select plugin, database, active, wal_status, confirmed_flush_lsn::text, restart_lsn::text
-       from pg_replication_slots where slot_name = $1`,
-    [slot],
-  );
-  const row = result.rows[0];
-  if (!row) return undefined;
-  return {
-    plugin: row.plugin,
-    database: row.database,
-    active: row.active,
-    walStatus: row.wal_status,
-    confirmedFlushLsn: row.confirmed_flush_lsn ? parseLsn(row.confirmed_flush_lsn) : null,
-    restartLsn: row.restart_lsn ? parseLsn(row.restart_lsn) : null,
-  };
-}
-
-/** Explains what is wrong with an existing slot, or returns undefined when it can be streamed. */
-export function slotProblem(slot: SlotState, slotName: string, database: string): string | undefined {
-  if (slot.plugin !== 'pgoutput') return `slot ${slotName} uses plugin ${slot.plugin}, not pgoutput`;
-  if (slot.database !== database) return `slot ${slotName} belongs to database ${slot.database}, not ${database}`;
-  if (slot.walStatus === 'lost' || slot.restartLsn === null)
-    return `slot ${slotName} is invalidated (wal_status ${slot.walStatus}): the WAL it needed was removed`;
-  return undefined;
-}
-
-export async function dropSlot(client: Client, slot: string): Promise<void> {
-  await client.query('select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name = $1', [slot]);
-}
-
-/**
- * Creates the slot (a temporary one, dropped with the connection, when asked) on a replication connection
- * and exports its snapshot. The snapshot stays importable
- * (`SET TRANSACTION SNAPSHOT`) only while this connection stays open and idle, so the caller imports it
- * before closing or reusing `replicationClient`.
- */
+/** Creates the reader's slot on a replication connection, exporting its snapshot when asked. */
 export async function createSlotWithSnapshot(
   replicationClient: Client,
   slot: string,
   exportSnapshot: boolean,
-  options: { temporary?: boolean } = {},
 ): Promise<{ consistentPoint: bigint; snapshotName: string | null }> {
-  const result = await replicationClient.query<{ consistent_point: string; snapshot_name: string | null }>(
-    `CREATE_REPLICATION_SLOT ${quoteIdent(slot)}${options.temporary ? ' TEMPORARY' : ''} LOGICAL pgoutput ${exportSnapshot ? 'EXPORT_SNAPSHOT' : 'NOEXPORT_SNAPSHOT'}`,
-  );
-  const row = result.rows[0];
-  if (!row) throw new Error('CREATE_REPLICATION_SLOT returned no row');
-  return { consistentPoint: parseLsn(row.consistent_point), snapshotName: row.snapshot_name };
+  return createLogicalSlot(replicationClient, slot, { exportSnapshot });
 }
 
-/** Bytes of WAL the slot holds back, and how far its confirmed position trails the server's WAL end. */
-export async function slotLag(
-  client: Client,
-  slot: string,
-): Promise<{ retainedBytes: number; confirmedLagBytes: number; walStatus: string | null; active: boolean } | undefined> {
-  const result = await client.query<{ retained: string | null; confirmed: string | null; wal_status: string | null; active: boolean }>(
-    `select pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::text as retained,
-            pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::text as confirmed, wal_status, active
-       from pg_replication_slots where slot_name = $1`,
-    [slot],
+/** Estimated rows per table (planner statistics), for the snapshot progress gauge. */
+export async function estimateRows(client: Client, tables: TableShape[]): Promise<number> {
+  const result = await client.query<{ rows: string }>(
+    `select coalesce(sum(greatest(reltuples, 0)), 0)::bigint::text as rows from pg_class where oid = any($1::oid[])`,
+    [tables.map((table) => table.relationOid)],
   );
-  const row = result.rows[0];
-  if (!row) return undefined;
-  return {
-    retainedBytes: Number(row.retained ?? 0),
-    confirmedLagBytes: Number(row.confirmed ?? 0),
-    walStatus: row.wal_status,
-    active: row.active,
-  };
+  return Number(result.rows[0]?.rows ?? 0);
 }
 
-export function quoteIdent(name: string): string {
-  return `"${name.replace(/"/g, '""')}"`;
-}
+/** Postgres's own identifier quoting (doubles inner quotes). */
+const quoteIdent = escapeIdentifier;
 
 function quoteQualified(name: string): string {
   const [schema, table] = name.split('.');

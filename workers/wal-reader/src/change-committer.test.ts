@@ -1,0 +1,171 @@
+import { ChangeCommitter, type CommitterPorts, type OutgoingRecord, type TransactionalProducer } from './change-committer';
+
+/** A producer whose Kafka commits complete only when the test says so, recording what happens in order. */
+class FakeProducer implements TransactionalProducer {
+  readonly log: string[] = [];
+  private releases: Array<() => void> = [];
+  private open = 0;
+
+  transaction(): ReturnType<TransactionalProducer['transaction']> {
+    if (this.open > 0) throw new Error('kafkajs allows one transaction at a time');
+    this.open++;
+    let active = true;
+    return Promise.resolve({
+      sendBatch: ({ topicMessages }) => {
+        this.log.push(`send ${topicMessages.flatMap((entry) => entry.messages.map((message) => String(message.value))).join(',')}`);
+        return Promise.resolve();
+      },
+      commit: () =>
+        new Promise<void>((resolve) => {
+          this.releases.push(() => {
+            this.log.push('commit');
+            active = false;
+            this.open--;
+            resolve();
+          });
+        }),
+      abort: () => {
+        this.log.push('abort');
+        active = false;
+        this.open--;
+        return Promise.resolve();
+      },
+      isActive: () => active,
+    });
+  }
+
+  /** Lets the oldest pending Kafka commit complete. */
+  async completeCommit(): Promise<void> {
+    for (let tries = 0; tries < 50 && this.releases.length === 0; tries++) await Promise.resolve();
+    const release = this.releases.shift();
+    if (!release) throw new Error('no Kafka commit is pending');
+    release();
+    for (let tick = 0; tick < 20; tick++) await Promise.resolve();
+  }
+}
+
+const record = (value: string): OutgoingRecord => ({ topic: 't', message: { key: null, value: Buffer.from(value) } });
+
+function setUp(options: Partial<{ durableLsn: bigint; maxTransactions: number; maxBytes: number; sendBytes: number }> = {}) {
+  const producer = new FakeProducer();
+  const acknowledged: bigint[] = [];
+  const ports: CommitterPorts = {
+    producer,
+    progressRecord: (commitLsn) => record(`progress@${commitLsn.toString(16)}`),
+    acknowledge: (lsn) => {
+      producer.log.push(`ack ${lsn.toString(16)}`);
+      acknowledged.push(lsn);
+    },
+    committed: () => undefined,
+    settled: () => undefined,
+  };
+  const committer = new ChangeCommitter(ports, {
+    durableLsn: 0n,
+    maxTransactions: 1000,
+    maxBytes: 1 << 20,
+    sendBytes: 1 << 20,
+    ...options,
+  });
+  return { producer, committer, acknowledged };
+}
+
+const flushMicrotasks = async (): Promise<void> => {
+  for (let tick = 0; tick < 20; tick++) await Promise.resolve();
+};
+
+describe('ChangeCommitter', () => {
+  it('acknowledges a transaction only after its Kafka commit, with the progress record in the same Kafka transaction', async () => {
+    const { producer, committer, acknowledged } = setUp();
+    await committer.add(0x100n, 1n, [record('a')], true);
+    committer.commitIfDue();
+    await flushMicrotasks();
+    expect(producer.log).toEqual(['send a,progress@100']);
+    expect(acknowledged).toEqual([]);
+    await producer.completeCommit();
+    expect(producer.log).toEqual(['send a,progress@100', 'commit', 'ack 100']);
+    expect(committer.durableLsn).toBe(0x100n);
+  });
+
+  it('gathers the transactions that arrive while a commit is in flight into the next Kafka transaction', async () => {
+    const { producer, committer } = setUp();
+    await committer.add(0x100n, 1n, [record('a')], true);
+    committer.commitIfDue();
+    await committer.add(0x200n, 1n, [record('b')], true);
+    await committer.add(0x300n, 1n, [record('c')], true);
+    committer.commitIfDue(); // one is in flight: nothing starts
+    await producer.completeCommit();
+    committer.commitIfDue();
+    await flushMicrotasks();
+    await producer.completeCommit();
+    expect(producer.log).toEqual(['send a,progress@100', 'commit', 'ack 100', 'send b,c,progress@300', 'commit', 'ack 300']);
+  });
+
+  it('never commits inside an open Postgres transaction: a due commit waits for the transaction to end', async () => {
+    const { producer, committer } = setUp({ sendBytes: 3 });
+    await committer.add(0x100n, 1n, [record('a')], true);
+    await committer.add(0x200n, 1n, [record('b1')], false); // a large transaction's first part: sent early
+    committer.commitIfDue();
+    await flushMicrotasks();
+    expect(producer.log).toEqual(['send a,b1']);
+    await committer.add(0x200n, 1n, [record('b2')], true);
+    committer.commitIfDue();
+    await flushMicrotasks();
+    await producer.completeCommit();
+    expect(producer.log).toEqual(['send a,b1', 'send b2,progress@200', 'commit', 'ack 200']);
+  });
+
+  it('sends a batch in produce requests of about sendBytes each (the broker caps a partition batch)', async () => {
+    const { producer, committer } = setUp({ sendBytes: 4 });
+    await committer.add(0x100n, 1n, [record('aa'), record('bb'), record('cc')], true);
+    committer.commitIfDue();
+    await producer.completeCommit();
+    expect(producer.log).toEqual(['send aa,bb', 'send cc,progress@100', 'commit', 'ack 100']);
+  });
+
+  it('skips transactions Kafka already has (replayed after a restart) and acknowledges them when idle', async () => {
+    const { producer, committer, acknowledged } = setUp({ durableLsn: 0x500n });
+    await committer.add(0x400n, 1n, [record('old')], true);
+    await committer.add(0x500n, 1n, [record('old too')], true);
+    committer.commitIfDue();
+    await flushMicrotasks();
+    expect(producer.log).toEqual(['ack 400', 'ack 500']);
+    await committer.add(0x600n, 1n, [record('new')], true);
+    committer.commitIfDue();
+    await producer.completeCommit();
+    expect(acknowledged).toEqual([0x400n, 0x500n, 0x600n]);
+  });
+
+  it('moves the slot on a heartbeat only when nothing is gathered or in flight', async () => {
+    const { producer, committer, acknowledged } = setUp();
+    await committer.add(0x100n, 1n, [record('a')], true);
+    committer.passedIdle(0x150n);
+    committer.commitIfDue();
+    committer.passedIdle(0x160n);
+    await producer.completeCommit();
+    committer.passedIdle(0x170n);
+    expect(acknowledged).toEqual([0x100n, 0x170n]);
+  });
+
+  it('waits for the commit in flight when the next batch is full (backpressure)', async () => {
+    const { producer, committer } = setUp({ maxTransactions: 2 });
+    await committer.add(0x100n, 1n, [record('a')], true);
+    committer.commitIfDue();
+    await committer.add(0x200n, 1n, [record('b')], true);
+    let added = false;
+    const adding = committer.add(0x300n, 1n, [record('c')], true).then(() => (added = true));
+    await flushMicrotasks();
+    expect(added).toBe(false);
+    await producer.completeCommit();
+    await adding;
+    await producer.completeCommit();
+    expect(producer.log).toEqual(['send a,progress@100', 'commit', 'ack 100', 'send b,c,progress@300', 'commit', 'ack 300']);
+  });
+
+  it('abandons an open transaction on abort: nothing of it is committed or acknowledged', async () => {
+    const { producer, committer, acknowledged } = setUp({ sendBytes: 1 });
+    await committer.add(0x200n, 1n, [record('b1')], false);
+    await committer.abort();
+    expect(producer.log).toEqual(['send b1', 'abort']);
+    expect(acknowledged).toEqual([]);
+  });
+});

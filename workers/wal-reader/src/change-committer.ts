@@ -1,0 +1,263 @@
+import { crashPoint } from '@inventory-cdc/shared';
+import type { Message } from 'kafkajs';
+
+/** One encoded Kafka record and its topic. */
+export interface OutgoingRecord {
+  topic: string;
+  message: Message;
+}
+
+/** The part of a kafkajs transactional producer the committer uses. */
+export interface TransactionalProducer {
+  transaction(): Promise<{
+    sendBatch(batch: { topicMessages: Array<{ topic: string; messages: Message[] }> }): Promise<unknown>;
+    commit(): Promise<unknown>;
+    abort(): Promise<unknown>;
+    isActive(): boolean;
+  }>;
+}
+
+export interface CommitterPorts {
+  producer: TransactionalProducer;
+  /** The shard's progress record naming `commitLsn` as the last Postgres commit in Kafka. */
+  progressRecord(commitLsn: bigint): OutgoingRecord;
+  /** Tells Postgres that everything through `lsn` is durable downstream (the slot may release it). */
+  acknowledge(lsn: bigint): void;
+  /** A Kafka transaction committed: its Postgres transactions' commit times, and its record bytes. */
+  committed(batch: { commitTimesMicros: bigint[]; bytes: number; startedAtMs: number }): void;
+  /** A commit started in the background settled (the loop may start the next one). */
+  settled(error?: unknown): void;
+}
+
+export interface CommitterOptions {
+  /** Commit LSN of the last Postgres transaction already in Kafka (the progress record's). */
+  durableLsn: bigint;
+  /** Whole transactions per Kafka transaction at which the batch is committed even while one is in flight. */
+  maxTransactions: number;
+  /** Bytes per Kafka transaction (of whole transactions) at which the batch is committed likewise. */
+  maxBytes: number;
+  /** Record bytes per produce request (large transactions are sent in such requests as they arrive). */
+  sendBytes: number;
+}
+
+interface Batch {
+  unsent: OutgoingRecord[];
+  unsentBytes: number;
+  bytes: number;
+  /** Commit LSN of the last whole Postgres transaction in the batch; 0 when none. */
+  commitLsn: bigint;
+  commitTimesMicros: bigint[];
+  /** A Postgres transaction is partly in the batch: the Kafka transaction must not commit before its end. */
+  open: boolean;
+  transaction: Awaited<ReturnType<TransactionalProducer['transaction']>> | undefined;
+  startedAtMs: number;
+}
+
+const emptyBatch = (): Batch => ({
+  unsent: [],
+  unsentBytes: 0,
+  bytes: 0,
+  commitLsn: 0n,
+  commitTimesMicros: [],
+  open: false,
+  transaction: undefined,
+  startedAtMs: 0,
+});
+
+/**
+ * Writes Postgres transactions into Kafka transactions together with the shard's progress record, and is
+ * the one place that acknowledges LSNs to Postgres.
+ *
+ * Group commit: while one Kafka transaction commits in the background, the transactions that arrive
+ * meanwhile gather in the next batch, which the loop commits as soon as the first settles (`commitIfDue`).
+ * Under load the batches grow by themselves and the round trips overlap decoding; when quiet each
+ * transaction is committed at once. kafkajs allows one transaction per producer, so a batch that must send
+ * early (a large transaction) waits for the one in flight first: at most one Kafka transaction is open.
+ *
+ * Why acknowledging is safe: `acknowledge(L)` is called only after the Kafka commit of a batch whose last
+ * whole Postgres transaction commits at L, with every earlier transaction in earlier committed batches or
+ * skipped as already in Kafka. L is the commit record's start, so Postgres skips exactly these
+ * transactions on restart and never a later one whose commit starts at this one's end.
+ */
+export class ChangeCommitter {
+  private building = emptyBatch();
+  private inFlight: Promise<void> | undefined;
+  private failure: unknown;
+  private durable: bigint;
+
+  constructor(
+    private readonly ports: CommitterPorts,
+    private readonly options: CommitterOptions,
+  ) {
+    this.durable = options.durableLsn;
+  }
+
+  /** Commit LSN of the last Postgres transaction committed in Kafka. */
+  get durableLsn(): bigint {
+    return this.durable;
+  }
+
+  /** Nothing gathered, sending or committing: everything delivered so far is durable. */
+  get idle(): boolean {
+    return !this.inFlight && !this.building.open && this.building.bytes === 0 && this.building.commitLsn === 0n;
+  }
+
+  /** Already in Kafka: a transaction replayed by Postgres after a restart commits at or below the progress. */
+  isDurable(commitLsn: bigint): boolean {
+    return commitLsn <= this.durable;
+  }
+
+  /**
+   * Adds records of the Postgres transaction committing at `commitLsn`; `complete` on its last part. A
+   * replayed transaction (already in Kafka) is dropped whole.
+   */
+  async add(commitLsn: bigint, commitTsMicros: bigint, records: OutgoingRecord[], complete: boolean): Promise<void> {
+    this.throwIfFailed();
+    if (this.isDurable(commitLsn)) {
+      if (complete) this.passedIdle(commitLsn);
+      return;
+    }
+    const batch = this.building;
+    for (const record of records) {
+      const size = (record.message.key?.length ?? 0) + (record.message.value?.length ?? 0);
+      batch.unsent.push(record);
+      batch.unsentBytes += size;
+      batch.bytes += size;
+    }
+    batch.open = !complete;
+    if (complete) {
+      batch.commitLsn = commitLsn;
+      batch.commitTimesMicros.push(commitTsMicros);
+    }
+    if (batch.open && batch.unsentBytes >= this.options.sendBytes) await this.sendUnsent();
+    else if (this.full) await this.commitWhenPossible();
+  }
+
+  /**
+   * `lsn` was passed with nothing open (a heartbeat, or a replayed transaction's commit): when nothing is
+   * gathered or in flight, every transaction before it is durable, so the slot may move up to it even when
+   * no captured table changes.
+   */
+  passedIdle(lsn: bigint): void {
+    if (this.idle) this.ports.acknowledge(lsn);
+  }
+
+  /** Starts committing the gathered whole transactions when nothing is in flight (the group commit). */
+  commitIfDue(): void {
+    this.throwIfFailed();
+    if (this.inFlight || this.building.open || this.building.commitLsn === 0n) return;
+    const batch = this.building;
+    this.building = emptyBatch();
+    this.inFlight = this.commit(batch).then(
+      () => {
+        this.inFlight = undefined;
+        this.ports.settled();
+      },
+      (error: unknown) => {
+        this.inFlight = undefined;
+        this.failure ??= error;
+        this.ports.settled(error);
+      },
+    );
+  }
+
+  /** Commits everything gathered and waits until it is durable (shutdown, before a snapshot runs). */
+  async flush(): Promise<void> {
+    this.throwIfFailed();
+    await this.settle();
+    this.commitIfDue();
+    await this.settle();
+  }
+
+  /**
+   * Commits `records` (snapshot rows, which have no commit LSN of their own) in a Kafka transaction of their
+   * own with the progress record at `progressLsn` (default: the durable position, unchanged); waits for
+   * anything in flight first.
+   */
+  async commitRecords(records: OutgoingRecord[], progressLsn = this.durable): Promise<void> {
+    await this.flush();
+    if (this.building.open) throw new Error('snapshot rows inside an open transaction');
+    const batch = emptyBatch();
+    batch.unsent = records;
+    batch.commitLsn = progressLsn;
+    for (const record of records) batch.bytes += (record.message.key?.length ?? 0) + (record.message.value?.length ?? 0);
+    await this.commit(batch);
+  }
+
+  /** Abandons the open Kafka transaction (shutdown mid-transaction): none of it becomes visible. */
+  async abort(): Promise<void> {
+    await this.settle().catch(() => undefined);
+    const transaction = this.building.transaction;
+    this.building = emptyBatch();
+    if (transaction?.isActive()) await transaction.abort();
+  }
+
+  private get full(): boolean {
+    const batch = this.building;
+    return !batch.open && (batch.commitTimesMicros.length >= this.options.maxTransactions || batch.bytes >= this.options.maxBytes);
+  }
+
+  /** A full batch waits for the one in flight (backpressure), then commits. */
+  private async commitWhenPossible(): Promise<void> {
+    await this.settle();
+    this.commitIfDue();
+  }
+
+  private async settle(): Promise<void> {
+    while (this.inFlight) await this.inFlight;
+    this.throwIfFailed();
+  }
+
+  /** Sends the gathered records inside the batch's Kafka transaction (opened once nothing else is in flight). */
+  private async sendUnsent(): Promise<void> {
+    await this.settle();
+    const batch = this.building;
+    await this.send(batch);
+  }
+
+  /**
+   * Sends the batch's unsent records in produce requests of at most `sendBytes` each: the broker refuses a
+   * partition's record batch above its `message.max.bytes` (1 MiB by default), and a topic may have one
+   * partition.
+   */
+  private async send(batch: Batch): Promise<void> {
+    if (batch.unsent.length === 0) return;
+    if (!batch.transaction) {
+      batch.transaction = await this.ports.producer.transaction();
+      batch.startedAtMs = Date.now();
+    }
+    const records = batch.unsent;
+    batch.unsent = [];
+    batch.unsentBytes = 0;
+    let start = 0;
+    while (start < records.length) {
+      const byTopic = new Map<string, Message[]>();
+      let bytes = 0;
+      let end = start;
+      while (end < records.length && (end === start || bytes < this.options.sendBytes)) {
+        const { topic, message } = records[end++]!;
+        bytes += (message.key?.length ?? 0) + (message.value?.length ?? 0);
+        const messages = byTopic.get(topic);
+        if (messages) messages.push(message);
+        else byTopic.set(topic, [message]);
+      }
+      start = end;
+      await batch.transaction.sendBatch({ topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) });
+      crashPoint('mid-kafka-transaction');
+    }
+  }
+
+  private async commit(batch: Batch): Promise<void> {
+    batch.unsent.push(this.ports.progressRecord(batch.commitLsn));
+    await this.send(batch);
+    await batch.transaction!.commit();
+    this.durable = batch.commitLsn > this.durable ? batch.commitLsn : this.durable;
+    this.ports.committed({ commitTimesMicros: batch.commitTimesMicros, bytes: batch.bytes, startedAtMs: batch.startedAtMs });
+    crashPoint('after-kafka-commit');
+    this.ports.acknowledge(this.durable);
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure !== undefined) throw this.failure;
+  }
+}

@@ -1,0 +1,103 @@
+import { HaltError, type AvroCodec, type Logger, type RegistryConfig } from '@inventory-cdc/shared';
+import type { ChangeRecord } from './change-builder';
+import type { OutgoingRecord } from './change-committer';
+import type { ReaderMetrics } from './reader-metrics';
+import type { CompiledTable } from './table-schema';
+
+interface SchemaIds {
+  key: number;
+  value: number;
+}
+
+/**
+ * Change records → Kafka records (Avro, Confluent wire format). Schemas are registered when a table's
+ * shape is first seen (`prepare`, before its first change is encoded), so encoding itself is synchronous:
+ * no promise and no registry lookup per record.
+ */
+export class ChangeEncoder {
+  private readonly ids = new Map<string, SchemaIds>();
+  /** Change events per `table|op` since the last `countEvents`, counted here and added to the metric in bulk. */
+  private readonly eventCounts = new Map<string, number>();
+
+  constructor(
+    private readonly codec: AvroCodec,
+    private readonly metrics: ReaderMetrics,
+    private readonly logger: Logger,
+    private readonly compatibility: RegistryConfig['compatibility'],
+  ) {}
+
+  /**
+   * Registers a table shape's key and value schemas. A refused registration (the compatibility rule)
+   * halts the shard: skipping the table's events would lose them.
+   */
+  async prepare(table: CompiledTable, previous?: CompiledTable): Promise<void> {
+    if (this.ids.has(table.fingerprint)) return;
+    try {
+      const key = await this.registerSubject(`${table.topic}-key`, table.keySchema);
+      const value = await this.registerSubject(`${table.topic}-value`, table.valueSchema);
+      this.logger.info({ topic: table.topic, keySchemaId: key, valueSchemaId: value }, 'schema registered');
+      this.ids.set(table.fingerprint, { key, value });
+    } catch (error) {
+      const message = String((error as Error).message ?? error);
+      if (!/409|incompatible/i.test(message)) throw error;
+      const name = `${table.shape.schema}.${table.shape.table}`;
+      this.metrics.schemaRefused.inc({ shard: this.metrics.shard, table: name });
+      throw new HaltError(
+        'schema_refused',
+        `the registry refused the new schema of ${name}: ${describeRefusal(message, table, previous)}`,
+        `make the change compatible (e.g. add columns as nullable, do not change a column's type), or change the subject's compatibility rule for ${table.topic}-value deliberately`,
+        { cause: error },
+      );
+    }
+  }
+
+  /**
+   * Sets the subject's compatibility rule, then registers. The rule is set first, on every start, so the
+   * registry judges even the first new version after a restart by it (the registry enforces nothing on a
+   * subject without a configured rule).
+   */
+  async registerSubject(subject: string, schema: object): Promise<number> {
+    await this.codec.setCompatibility(this.compatibility, subject);
+    return this.codec.register(subject, schema);
+  }
+
+  encode(records: ChangeRecord[]): OutgoingRecord[] {
+    const out: OutgoingRecord[] = new Array<OutgoingRecord>(records.length);
+    for (let index = 0; index < records.length; index++) {
+      const record = records[index]!;
+      const ids = this.ids.get(record.table.fingerprint);
+      if (!ids) throw new Error(`no schema registered for ${record.table.topic} (${record.table.fingerprint})`);
+      out[index] = {
+        topic: record.table.topic,
+        message: {
+          key: record.key ? this.codec.encode(ids.key, record.key) : null,
+          value: record.value ? this.codec.encode(ids.value, record.value) : null,
+        },
+      };
+      if (record.value) {
+        const name = `${record.table.shape.schema}.${record.table.shape.table}|${record.value.op}`;
+        this.eventCounts.set(name, (this.eventCounts.get(name) ?? 0) + 1);
+      }
+    }
+    return out;
+  }
+
+  /** Adds the events encoded since the last call to the events metric (once per batch, not per event). */
+  countEvents(): void {
+    for (const [name, count] of this.eventCounts) {
+      const [table, op] = name.split('|') as [string, string];
+      this.metrics.events.inc({ shard: this.metrics.shard, table, op }, count);
+    }
+    this.eventCounts.clear();
+  }
+}
+
+/** Names the columns whose Avro type changed since the previous shape of the table, with the registry's words. */
+function describeRefusal(message: string, table: CompiledTable, previous: CompiledTable | undefined): string {
+  if (!previous) return message;
+  const before = new Map(previous.shape.columns.map((column, index) => [column.name, JSON.stringify(previous.codecs[index]?.avro)]));
+  const changed = table.shape.columns.filter(
+    (column, index) => before.has(column.name) && before.get(column.name) !== JSON.stringify(table.codecs[index]?.avro),
+  );
+  return changed.length > 0 ? `column ${changed.map((column) => column.name).join(', ')} changed type (${message})` : message;
+}

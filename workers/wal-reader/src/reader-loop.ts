@@ -1,0 +1,102 @@
+import type { Logger } from '@inventory-cdc/shared';
+import type { ChangeCommitter } from './change-committer';
+import type { ChangeEncoder } from './change-encoder';
+import type { Mailbox } from './reader-mailbox';
+import type { SourceEvent } from './replication-source';
+import type { SnapshotSignals } from './snapshot-signals';
+import type { TableCatalog } from './table-catalog';
+import type { TransactionAssembler } from './transaction-assembler';
+import type { TransactionBoundaries } from './transaction-boundaries';
+
+/** Everything the loop reacts to, in one mailbox. */
+export type ReaderEvent =
+  SourceEvent | { kind: 'commit-settled'; error?: unknown } | { kind: 'watch-failed'; error: unknown } | { kind: 'stop' };
+
+export interface ReaderLoopParts {
+  mailbox: Mailbox<ReaderEvent>;
+  assembler: TransactionAssembler;
+  catalog: Pick<TableCatalog, 'onRelation'>;
+  encoder: Pick<ChangeEncoder, 'encode' | 'countEvents'>;
+  boundaries: Pick<TransactionBoundaries, 'begin' | 'end' | 'mode'>;
+  committer: ChangeCommitter;
+  signals: Pick<SnapshotSignals, 'onTransaction'>;
+  logger: Logger;
+}
+
+/**
+ * The shard's core loop, from replication messages to acknowledged LSNs. It owns the streaming state; every
+ * input — messages, the settling of a background Kafka commit, a slot-watch failure, the stop request —
+ * arrives in one mailbox and is handled here, in order:
+ *
+ *   1. a failure (stream, watch, commit) ends the session before anything after it is handled, so nothing
+ *      received after a failure is ever acknowledged; the next session resumes from the progress in Kafka;
+ *   2. a stop commits what is whole and abandons an open transaction (Postgres sends it again);
+ *   3. messages, in WAL order: assembled into transactions, encoded, handed to the committer;
+ *   4. then the committer starts the next group commit if none is in flight.
+ *
+ * The committer is the only place that acknowledges (see change-committer.ts for why that is safe).
+ */
+export class ReaderLoop {
+  private begun = false;
+
+  constructor(private readonly parts: ReaderLoopParts) {}
+
+  async run(): Promise<void> {
+    const { mailbox, committer } = this.parts;
+    for (;;) {
+      const events = await mailbox.take();
+      const failure = events.find(
+        (event) => event.kind === 'stream-failed' || event.kind === 'watch-failed' || (event.kind === 'commit-settled' && event.error),
+      );
+      if (failure) throw (failure as { error: unknown }).error;
+      if (events.some((event) => event.kind === 'stop')) return this.finish();
+      const nowMs = BigInt(Date.now());
+      for (const event of events) if (event.kind === 'message') await this.onMessage(event, nowMs);
+      this.parts.encoder.countEvents();
+      committer.commitIfDue();
+    }
+  }
+
+  private async onMessage(event: Extract<SourceEvent, { kind: 'message' }>, nowMs: bigint): Promise<void> {
+    const { assembler, catalog, encoder, boundaries, committer, signals } = this.parts;
+    const assembled = assembler.accept(event.message, nowMs);
+    if (!assembled) return;
+    switch (assembled.kind) {
+      case 'relation':
+        await catalog.onRelation(assembled.message);
+        return;
+      case 'heartbeat':
+        committer.passedIdle(assembled.lsn);
+        return;
+      case 'part':
+      case 'transaction': {
+        const { transaction } = assembled;
+        const { commitLsn, commitTsMicros } = transaction.context;
+        const complete = assembled.kind === 'transaction';
+        // A transaction Postgres sends again after a restart is already in Kafka: not even encoded.
+        if (committer.isDurable(commitLsn)) {
+          if (complete) committer.passedIdle(commitLsn);
+          return;
+        }
+        const records = this.begun ? [] : boundaries.begin(transaction);
+        this.begun = !complete;
+        records.push(...encoder.encode(transaction.records));
+        if (complete) records.push(...boundaries.end(transaction));
+        await committer.add(commitLsn, commitTsMicros, records, complete);
+        if (complete && transaction.signals.length > 0) await signals.onTransaction(transaction);
+        return;
+      }
+    }
+  }
+
+  /** Graceful end: whole transactions are committed and acknowledged; an open one is abandoned. */
+  private async finish(): Promise<void> {
+    const { assembler, committer, logger } = this.parts;
+    try {
+      if (assembler.inTransaction) await committer.abort();
+      else await committer.flush();
+    } catch (error) {
+      logger.warn({ err: error }, 'final commit failed; the next session resends');
+    }
+  }
+}
