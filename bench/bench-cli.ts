@@ -2,19 +2,24 @@ import { latencyBench } from './latency-bench';
 import { memoryBench } from './memory-bench';
 import { readerBench } from './reader-bench';
 import { scalingBench } from './scaling-bench';
+import { sustainedBench } from './sustained-bench';
 import { sinkThroughputBench } from './sink-throughput-bench';
 
 /**
  * `npm run bench [-- <scenario>…] [--runs N] [options]`: runs benchmark scenarios on the local stack, prints
  * a table per scenario (medians over the runs) and saves the figures under bench/results/. Without a
- * scenario, all five run in this order:
- *   reader   wal-reader vs pg_recvlogical on the same backlog (--shards, --single, --bulk)
+ * scenario, all six run in this order:
+ *   reader   wal-reader vs pg_recvlogical on the same backlog, two workloads (--workload single-row|mixed):
+ *            single-row (200,000 one-row UPDATE transactions on one shard, --single-row) and mixed
+ *            (--shards 2 × (--single 100,000 one-row + --bulk 300,000 rows in 50,000-row transactions))
+ *   sustained  a writer at full speed (--clients 8) for --seconds 60 on one shard while the reader streams;
+ *            the slot's confirmed lag every 5 s
  *   latency  Postgres commit → Redis at fixed offered loads (--rates 500,2000,5000, --seconds 15)
  *   scaling  events/s end to end with 1, 2 and 4 shards (--events per run)
  *   memory   reader and redis-cache peak RSS while a 1,000,000-row transaction passes (--rows)
  *   sinks    each sink alone on a pre-filled topic (--events)
  */
-const scenarios = ['reader', 'latency', 'scaling', 'memory', 'sinks'] as const;
+const scenarios = ['reader', 'sustained', 'latency', 'scaling', 'memory', 'sinks'] as const;
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
@@ -36,14 +41,27 @@ async function main(): Promise<void> {
   const runs = option('--runs', 3);
   for (const scenario of chosen.length > 0 ? chosen : scenarios) {
     process.stdout.write(`\n== ${scenario} ==\n`);
-    if (scenario === 'reader')
-      await readerBench({
-        runs,
+    if (scenario === 'reader') {
+      const singleRow = {
+        name: 'single-row',
+        shards: 1,
+        singleTransactions: option('--single-row', 200_000),
+        bulkRows: 0,
+        bulkTransactionRows: 1,
+        clients: 4,
+      };
+      const mixed = {
+        name: 'mixed',
         shards: option('--shards', 2),
         singleTransactions: option('--single', 100_000),
         bulkRows: option('--bulk', 300_000),
         bulkTransactionRows: option('--bulk-transaction-rows', 50_000),
-      });
+        clients: 4,
+      };
+      const wanted = args.includes('--workload') ? args[args.indexOf('--workload') + 1] : undefined;
+      await readerBench({ runs, workloads: [singleRow, mixed].filter((workload) => !wanted || workload.name === wanted) });
+    }
+    if (scenario === 'sustained') await sustainedBench({ seconds: option('--seconds', 60), clients: option('--clients', 8) });
     if (scenario === 'latency')
       await latencyBench({
         runs,

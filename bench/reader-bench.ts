@@ -1,6 +1,6 @@
 import { WorkerProcess, scrapeMetric, waitFor } from '@inventory-cdc/shared/testing';
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { Client } from 'pg';
@@ -8,15 +8,22 @@ import { stackUp } from '../deploy/local/stack';
 import { postgresBinDir } from '../deploy/local/stack-postgres';
 import { median, printTable, saveResults } from './bench-report';
 
-export interface ReaderBenchOptions {
-  runs: number;
-  /** Single-row update transactions per shard. */
+/** One backlog shape: what each shard's WAL holds before the readers start. */
+export interface ReaderWorkload {
+  name: string;
+  shards: number;
+  /** Single-row update transactions per shard (pgbench, `clients` at once). */
   singleTransactions: number;
   /** Rows inserted per shard in large transactions. */
   bulkRows: number;
   /** Rows per large transaction. */
   bulkTransactionRows: number;
-  shards: number;
+  clients: number;
+}
+
+export interface ReaderBenchOptions {
+  runs: number;
+  workloads: ReaderWorkload[];
 }
 
 interface ShardBacklog {
@@ -37,36 +44,48 @@ interface ShardBacklog {
  * ceiling of a slot; the reader does the same decoding plus Avro encoding and Kafka transactions.
  */
 export async function readerBench(options: ReaderBenchOptions): Promise<void> {
-  const stack = await stackUp({ shards: options.shards });
+  const stack = await stackUp({ shards: Math.max(...options.workloads.map((workload) => workload.shards)) });
   const bin = await postgresBinDir();
-  const runs: Record<string, number>[] = [];
-  for (let run = 1; run <= options.runs; run++) {
-    const backlogs = await Promise.all(stack.shards.slice(0, options.shards).map((shard) => writeBacklog(shard, run, options, bin)));
-    const recvSeconds = await timed(() => Promise.all(backlogs.map((backlog) => recvlogical(bin, backlog))));
-    const reader = await runReaders(backlogs, stack.kafkaBrokers, stack.registryUrl);
-    const events = backlogs.reduce((sum, backlog) => sum + backlog.events, 0);
-    runs.push({
-      run,
-      shards: options.shards,
-      events,
-      'pg_recvlogical s': recvSeconds,
-      'reader s': reader.seconds,
-      'pg_recvlogical ev/s': Math.round(events / recvSeconds),
-      'reader ev/s': Math.round(events / reader.seconds),
-      ratio: recvSeconds / reader.seconds,
-      'reader peak RSS MiB': Math.round(reader.peakRssBytes / 2 ** 20),
-    });
-    await Promise.all(backlogs.map(cleanup));
+  for (const workload of options.workloads) {
+    const runs: Record<string, number>[] = [];
+    for (let run = 1; run <= options.runs; run++) {
+      const backlogs = await Promise.all(stack.shards.slice(0, workload.shards).map((shard) => writeBacklog(shard, run, workload, bin)));
+      const recvSeconds = await timed(() => Promise.all(backlogs.map((backlog) => recvlogical(bin, backlog))));
+      const reader = await runReaders(backlogs, stack.kafkaBrokers, stack.registryUrl);
+      const events = backlogs.reduce((sum, backlog) => sum + backlog.events, 0);
+      runs.push({
+        run,
+        shards: workload.shards,
+        events,
+        'events produced': reader.eventsProduced,
+        'pg_recvlogical s': recvSeconds,
+        'reader s': reader.seconds,
+        'reader s from start': reader.secondsFromStart,
+        'pg_recvlogical ev/s': Math.round(events / recvSeconds),
+        'reader ev/s': Math.round(events / reader.seconds),
+        ratio: recvSeconds / reader.seconds,
+        'ratio from start': recvSeconds / reader.secondsFromStart,
+        'reader CPU s': reader.cpuSeconds,
+        'Kafka transactions': reader.kafkaTransactions,
+        'reader peak RSS MiB': Math.round(reader.peakRssBytes / 2 ** 20),
+      });
+      if (reader.eventsProduced !== events)
+        process.stdout.write(`run ${run}: the readers produced ${reader.eventsProduced} events for a backlog of ${events}\n`);
+      await Promise.all(backlogs.map(cleanup));
+    }
+    printTable(`reader vs pg_recvlogical, ${workload.name} (same slot contents, all shards in parallel)`, runs);
+    const summary = Object.fromEntries(
+      ['pg_recvlogical ev/s', 'reader ev/s', 'ratio', 'ratio from start', 'reader CPU s', 'reader peak RSS MiB'].map((key) => [
+        key,
+        median(runs.map((row) => row[key]!)),
+      ]),
+    );
+    printTable(`${workload.name}: medians of ${runs.length} runs`, [summary]);
+    process.stdout.write(`results: ${saveResults(`reader-${workload.name}`, { workload, runs, medians: summary })}\n`);
   }
-  printTable('reader vs pg_recvlogical (same slot contents, all shards in parallel)', runs);
-  const summary = Object.fromEntries(
-    ['pg_recvlogical ev/s', 'reader ev/s', 'ratio', 'reader peak RSS MiB'].map((key) => [key, median(runs.map((row) => row[key]!))]),
-  );
-  printTable(`medians of ${runs.length} runs`, [summary]);
-  process.stdout.write(`results: ${saveResults('reader', { options, runs, medians: summary })}\n`);
 }
 
-async function writeBacklog(shard: ShardBacklog['shard'], run: number, options: ReaderBenchOptions, bin: string): Promise<ShardBacklog> {
+async function writeBacklog(shard: ShardBacklog['shard'], run: number, options: ReaderWorkload, bin: string): Promise<ShardBacklog> {
   const schema = `bench_reader_${Date.now().toString(36)}_${shard.id}`;
   const client = new Client({ connectionString: shard.url });
   await client.connect();
@@ -83,34 +102,35 @@ async function writeBacklog(shard: ShardBacklog['shard'], run: number, options: 
 
     const script = join(tmpdir(), `${schema}.pgbench.sql`);
     writeFileSync(script, `\\set id random(1, ${seedRows})\nupdate ${schema}.t set v = v + 1 where id = :id;\n`);
-    const clients = 4;
-    await execute(join(bin, 'pgbench'), [
-      '-n',
-      '-h',
-      shard.host,
-      '-p',
-      String(shard.port),
-      '-U',
-      shard.user,
-      '-c',
-      String(clients),
-      '-j',
-      '2',
-      '-t',
-      String(Math.ceil(options.singleTransactions / clients)),
-      '-f',
-      script,
-      shard.database,
-    ]);
+    const clients = options.clients;
+    if (options.singleTransactions > 0)
+      await execute(join(bin, 'pgbench'), [
+        '-n',
+        '-h',
+        shard.host,
+        '-p',
+        String(shard.port),
+        '-U',
+        shard.user,
+        '-c',
+        String(clients),
+        '-j',
+        '2',
+        '-t',
+        String(Math.ceil(options.singleTransactions / clients)),
+        '-f',
+        script,
+        shard.database,
+      ]);
     for (let first = 1; first <= options.bulkRows; first += options.bulkTransactionRows) {
       const last = Math.min(options.bulkRows, first + options.bulkTransactionRows - 1);
       await client.query(`insert into ${schema}.t select ${seedRows} + g, 0, md5(g::text) from generate_series(${first}, ${last}) g`);
     }
     const end = await client.query<{ lsn: string }>('select pg_current_wal_insert_lsn()::text as lsn');
-    const singles = Math.ceil(options.singleTransactions / clients) * clients;
+    const singles = options.singleTransactions > 0 ? Math.ceil(options.singleTransactions / clients) * clients : 0;
     const events = singles + options.bulkRows;
     const transactions = singles + Math.ceil(options.bulkRows / options.bulkTransactionRows);
-    process.stdout.write(`run ${run}, shard ${shard.id}: backlog of ${events.toLocaleString('en')} changes written\n`);
+    process.stdout.write(`${options.name} run ${run}, shard ${shard.id}: backlog of ${events.toLocaleString('en')} changes written\n`);
     return { shard, schema, readerSlot, recvSlot, publication, endLsn: end.rows[0]!.lsn, events, transactions };
   } finally {
     await client.end();
@@ -143,46 +163,45 @@ function recvlogical(bin: string, backlog: ShardBacklog): Promise<void> {
   ]);
 }
 
-/** Starts one reader per shard; times from its first Kafka commit to its last backlog transaction committed in Kafka. */
+/**
+ * Starts one reader per shard; times from its first Kafka commit (and from its process start) to its last
+ * backlog transaction committed in Kafka.
+ */
 async function runReaders(
   backlogs: ShardBacklog[],
   brokers: string[],
   registryUrl: string,
-): Promise<{ seconds: number; peakRssBytes: number }> {
+): Promise<{
+  seconds: number;
+  secondsFromStart: number;
+  cpuSeconds: number;
+  peakRssBytes: number;
+  eventsProduced: number;
+  kafkaTransactions: number;
+}> {
   const readers = backlogs.map((backlog, index) => {
     const port = 19300 + index;
-    const worker = new WorkerProcess(
-      'wal-reader',
-      {
-        CDC__SERVICE_NAME: `bench-reader-${backlog.shard.id}`,
-        CDC__LOG__LEVEL: 'warn',
-        CDC__HTTP__PORT: String(port),
-        CDC__KAFKA__BROKERS: brokers.join(','),
-        CDC__REGISTRY__URL: registryUrl,
-        CDC__SHARD__ID: String(backlog.shard.id),
-        CDC__SHARD__CONNECTION__HOST: backlog.shard.host,
-        CDC__SHARD__CONNECTION__PORT: String(backlog.shard.port),
-        CDC__SHARD__CONNECTION__DATABASE: backlog.shard.database,
-        CDC__SHARD__CONNECTION__USER: backlog.shard.user,
-        CDC__CAPTURE__TABLES: `[${backlog.schema}.t]`,
-        CDC__CAPTURE__SLOT_NAME: backlog.readerSlot,
-        CDC__CAPTURE__PUBLICATION_NAME: backlog.publication,
-        CDC__SNAPSHOT__MODE: 'never',
-        CDC__TOPICS__PREFIX: backlog.schema,
-      },
-      `bench-reader-${backlog.schema}`,
-      'bench-logs',
-    );
+    const worker = benchReader({
+      name: `bench-reader-${backlog.schema}`,
+      port,
+      shard: backlog.shard,
+      schema: backlog.schema,
+      slot: backlog.readerSlot,
+      publication: backlog.publication,
+      brokers,
+      registryUrl,
+    });
+    const startedAt = Date.now();
     worker.start();
-    return { worker, port, backlog };
+    return { worker, port, backlog, startedAt };
   });
   const timings = await Promise.all(
-    readers.map(async ({ worker, port, backlog }) => {
+    readers.map(async ({ worker, port, backlog, startedAt }) => {
       const firstEventAt = await waitFor(
         'the first event',
         async () => ((await scrapeMetric(port, 'cdc_reader_transactions_total').catch(() => 0)) ?? 0) > 0 && Date.now(),
         120_000,
-        20,
+        50,
       );
       // Done when every backlog transaction is committed in Kafka (and so acknowledged to the slot). The
       // slot's confirmed position itself only reaches the backlog's end LSN at the next heartbeat message
@@ -191,15 +210,77 @@ async function runReaders(
         'the reader to commit the backlog into Kafka',
         async () => ((await scrapeMetric(port, 'cdc_reader_transactions_total').catch(() => 0)) ?? 0) >= backlog.transactions && Date.now(),
         600_000,
-        20,
+        50,
       );
-      const status = await import('node:fs').then((fs) => fs.readFileSync(`/proc/${worker.pid}/status`, 'utf8'));
+      const status = readFileSync(`/proc/${worker.pid}/status`, 'utf8');
       const peak = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
+      const cpuSeconds = processCpuSeconds(worker.pid!);
+      const events = (await scrapeMetric(port, 'cdc_reader_events_total').catch(() => 0)) ?? 0;
+      const kafkaTransactions = (await scrapeMetric(port, 'cdc_reader_kafka_transaction_duration_seconds_count').catch(() => 0)) ?? 0;
       await worker.terminate();
-      return { seconds: (doneAt - firstEventAt) / 1000, peak };
+      return {
+        seconds: (doneAt - firstEventAt) / 1000,
+        fromStart: (doneAt - startedAt) / 1000,
+        peak,
+        cpuSeconds,
+        events,
+        kafkaTransactions,
+      };
     }),
   );
-  return { seconds: Math.max(...timings.map((timing) => timing.seconds)), peakRssBytes: Math.max(...timings.map((timing) => timing.peak)) };
+  return {
+    seconds: Math.max(...timings.map((timing) => timing.seconds)),
+    secondsFromStart: Math.max(...timings.map((timing) => timing.fromStart)),
+    cpuSeconds: timings.reduce((sum, timing) => sum + timing.cpuSeconds, 0),
+    peakRssBytes: Math.max(...timings.map((timing) => timing.peak)),
+    eventsProduced: timings.reduce((sum, timing) => sum + timing.events, 0),
+    kafkaTransactions: timings.reduce((sum, timing) => sum + timing.kafkaTransactions, 0),
+  };
+}
+
+/** User + system CPU seconds a process has used so far (/proc/<pid>/stat, in clock ticks of 1/100 s). */
+export function processCpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/**
+ * A wal-reader streaming one bench table (`<schema>.t`) from a slot made before its backlog, with no
+ * snapshot and its own topic prefix.
+ */
+export function benchReader(options: {
+  name: string;
+  port: number;
+  shard: ShardBacklog['shard'];
+  schema: string;
+  slot: string;
+  publication: string;
+  brokers: string[];
+  registryUrl: string;
+}): WorkerProcess {
+  const { shard } = options;
+  return new WorkerProcess(
+    'wal-reader',
+    {
+      CDC__SERVICE_NAME: options.name,
+      CDC__LOG__LEVEL: 'warn',
+      CDC__HTTP__PORT: String(options.port),
+      CDC__KAFKA__BROKERS: options.brokers.join(','),
+      CDC__REGISTRY__URL: options.registryUrl,
+      CDC__SHARD__ID: String(shard.id),
+      CDC__SHARD__CONNECTION__HOST: shard.host,
+      CDC__SHARD__CONNECTION__PORT: String(shard.port),
+      CDC__SHARD__CONNECTION__DATABASE: shard.database,
+      CDC__SHARD__CONNECTION__USER: shard.user,
+      CDC__CAPTURE__TABLES: `[${options.schema}.t]`,
+      CDC__CAPTURE__SLOT_NAME: options.slot,
+      CDC__CAPTURE__PUBLICATION_NAME: options.publication,
+      CDC__SNAPSHOT__MODE: 'never',
+      CDC__TOPICS__PREFIX: options.schema,
+    },
+    options.name,
+    'bench-logs',
+  );
 }
 
 async function cleanup(backlog: ShardBacklog): Promise<void> {
