@@ -48,6 +48,9 @@ export async function* readTableSnapshot<T extends SnapshotTable>(
   onStart: (consistentPoint: bigint) => void | Promise<void>,
 ): AsyncGenerator<SnapshotChunk<T>> {
   const reader = new Client(pgClientConfig(options.connection, `${options.applicationName}-snapshot`));
+  // A lost connection also fails the query in progress, which is where the caller sees it; without a
+  // listener the client's 'error' event would end the process instead (a Postgres restart, say).
+  reader.on('error', ignoreConnectionError);
   let replication: Client | undefined;
   try {
     let exported = options.exported;
@@ -56,6 +59,7 @@ export async function* readTableSnapshot<T extends SnapshotTable>(
         ...pgClientConfig(options.connection, `${options.applicationName}-snapshot-slot`),
         replication: 'database',
       } as never);
+      replication.on('error', ignoreConnectionError);
       await replication.connect();
       const created = await createLogicalSlot(replication, options.temporarySlot ?? `cdc_snapshot_${process.pid}_${Date.now()}`, {
         exportSnapshot: true,
@@ -89,4 +93,8 @@ export async function* readTableSnapshot<T extends SnapshotTable>(
     await reader.end().catch(() => undefined);
     await replication?.end().catch(() => undefined);
   }
+}
+
+function ignoreConnectionError(): void {
+  // Handled where the failed query is awaited (see readTableSnapshot).
 }

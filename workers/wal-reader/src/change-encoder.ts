@@ -1,4 +1,4 @@
-import { HaltError, type AvroCodec, type Logger, type RegistryConfig } from '@inventory-cdc/shared';
+import { HaltError, formatLsn, type AvroCodec, type Logger, type RegistryConfig } from '@inventory-cdc/shared';
 import type { ChangeRecord } from './change-builder';
 import type { OutgoingRecord } from './change-committer';
 import type { ReaderMetrics } from './reader-metrics';
@@ -24,6 +24,8 @@ export class ChangeEncoder {
     private readonly metrics: ReaderMetrics,
     private readonly logger: Logger,
     private readonly compatibility: RegistryConfig['compatibility'],
+    /** Largest record (key + value bytes) the brokers accept; a larger change halts the shard. */
+    private readonly maxRecordBytes: number,
   ) {}
 
   /**
@@ -67,13 +69,11 @@ export class ChangeEncoder {
       const record = records[index]!;
       const ids = this.ids.get(record.table.fingerprint);
       if (!ids) throw new Error(`no schema registered for ${record.table.topic} (${record.table.fingerprint})`);
-      out[index] = {
-        topic: record.table.topic,
-        message: {
-          key: record.key ? this.codec.encode(ids.key, record.key) : null,
-          value: record.value ? this.codec.encode(ids.value, record.value) : null,
-        },
-      };
+      const key = record.key ? this.codec.encode(ids.key, record.key) : null;
+      const value = record.value ? this.codec.encode(ids.value, record.value) : null;
+      const bytes = (key?.length ?? 0) + (value?.length ?? 0);
+      if (bytes > this.maxRecordBytes) throw tooLarge(record, bytes, this.maxRecordBytes);
+      out[index] = { topic: record.table.topic, message: { key, value } };
       if (record.value) {
         const name = `${record.table.shape.schema}.${record.table.shape.table}|${record.value.op}`;
         this.eventCounts.set(name, (this.eventCounts.get(name) ?? 0) + 1);
@@ -90,6 +90,21 @@ export class ChangeEncoder {
     }
     this.eventCounts.clear();
   }
+}
+
+/**
+ * A change the brokers would refuse on every attempt: halt with what to change rather than retry forever
+ * while the slot holds the WAL.
+ */
+function tooLarge(record: ChangeRecord, bytes: number, limit: number): HaltError {
+  const name = `${record.table.shape.schema}.${record.table.shape.table}`;
+  const source = record.value?.source;
+  const at = source ? ` (commit LSN ${formatLsn(source.lsn)}, txId ${source.txId})` : '';
+  return new HaltError(
+    'record_too_large',
+    `a change of ${name}${at} encodes to ${bytes} bytes, above batch.maxRecordBytes (${limit})`,
+    `raise max.message.bytes of topic ${record.table.topic} (and the brokers' message.max.bytes) above ${bytes}, then batch.maxRecordBytes to match, or keep such values out of ${name}`,
+  );
 }
 
 /** Names the columns whose Avro type changed since the previous shape of the table, with the registry's words. */

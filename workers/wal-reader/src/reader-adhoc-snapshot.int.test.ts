@@ -1,7 +1,7 @@
 import type { ReadRecord } from '@inventory-cdc/shared/testing';
 import { Client } from 'pg';
-import { ReaderFixture } from './reader-test-fixture';
-import { finalVersionsOf, versionedTableDdl, writeVersionedTransactions } from './versioned-rows';
+import { ReaderFixture } from '../test/reader-test-fixture';
+import { finalVersionsOf, versionedTableDdl, writeVersionedTransactions } from '../test/versioned-rows';
 
 const seededRows = 3_000;
 

@@ -1,7 +1,7 @@
 import { parseLsn } from '@inventory-cdc/shared';
 import { scrapeMetric, waitFor } from '@inventory-cdc/shared/testing';
 import { readFileSync } from 'node:fs';
-import { ReaderFixture } from './reader-test-fixture';
+import { ReaderFixture } from '../test/reader-test-fixture';
 
 const rows = 1_000_000;
 /** The stated bound on the reader's peak resident memory while one 1M-row transaction passes through. */

@@ -92,6 +92,12 @@ export const readerConfigSchema = workerConfigSchema
           .int()
           .positive()
           .default(512 * 1024),
+        /**
+         * Largest encoded change (key + value) the brokers accept: Kafka's `message.max.bytes` is 1 MiB by
+         * default, less the record batch overhead. A larger change halts the shard naming the table, instead
+         * of failing on every retry. Default 1000000.
+         */
+        maxRecordBytes: z.number().int().positive().default(1_000_000),
       })
       .strict()
       .default({}),

@@ -1,8 +1,8 @@
 import { scrapeMetric, waitFor } from '@inventory-cdc/shared/testing';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from 'pg';
-import { ReaderFixture } from './reader-test-fixture';
-import { checkHistories, finalVersionsOf, versionedTableDdl, writeVersionedTransactions } from './versioned-rows';
+import { ReaderFixture } from '../test/reader-test-fixture';
+import { checkHistories, finalVersionsOf, versionedTableDdl, writeVersionedTransactions } from '../test/versioned-rows';
 
 const kills = Number(process.env.CDC_TEST_READER_KILLS ?? 24);
 

@@ -1,6 +1,6 @@
 import { parseLsn } from '@inventory-cdc/shared';
 import { scrapeMetric, waitFor } from '@inventory-cdc/shared/testing';
-import { ReaderFixture, envelopes } from './reader-test-fixture';
+import { ReaderFixture, envelopes } from '../test/reader-test-fixture';
 
 describe('wal-reader heartbeats and standby', () => {
   let fixture: ReaderFixture;

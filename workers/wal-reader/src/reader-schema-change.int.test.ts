@@ -1,6 +1,6 @@
 import { waitFor } from '@inventory-cdc/shared/testing';
 import { readFileSync } from 'node:fs';
-import { ReaderFixture, envelopes, inSourceOrder } from './reader-test-fixture';
+import { ReaderFixture, envelopes, inSourceOrder } from '../test/reader-test-fixture';
 
 describe('wal-reader schema changes', () => {
   let fixture: ReaderFixture;

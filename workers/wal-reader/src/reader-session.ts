@@ -61,6 +61,7 @@ export class ReaderSession {
   private readonly topics: { transactions: string; progress: string };
   /** What the next progress record says besides its commit LSN. */
   private progress: ReaderProgress;
+  private committerOfTerm: ChangeCommitter | undefined;
 
   constructor(private readonly deps: SessionDeps) {
     this.client = new Client(pgClientConfig(deps.config.shard.connection, `${deps.config.serviceName}-control`));
@@ -87,9 +88,10 @@ export class ReaderSession {
       await ensureReaderTopics(this.deps.kafka, config, tables);
       const stored = await readProgress(this.deps.kafka, this.topics.progress, config.shard.id, logger);
       if (stored) this.progress = { ...stored, pendingSnapshots: [...(stored.pendingSnapshots ?? [])] };
-      const encoder = new ChangeEncoder(codec, metrics, logger, config.registry.compatibility);
+      const encoder = new ChangeEncoder(codec, metrics, logger, config.registry.compatibility, config.batch.maxRecordBytes);
       const catalog = this.catalog(tables, encoder);
       const committer = this.committer(this.progress.commitLsn);
+      this.committerOfTerm = committer;
       const runner: SnapshotRunnerPorts = {
         connection: config.shard.connection,
         serviceName: config.serviceName,
@@ -292,6 +294,11 @@ export class ReaderSession {
       [this.names.publication, schema, name],
     );
     if (captured.rowCount === 0) throw new Error(`${table} is not in publication ${this.names.publication}`);
+  }
+
+  /** Commit LSN of the last Postgres transaction this session knows durable in Kafka (0 before it knows). */
+  get durableLsn(): bigint {
+    return this.committerOfTerm?.durableLsn ?? 0n;
   }
 
   /** Ends the session as failed (its connection to the leadership lock is gone): the reader restarts it. */

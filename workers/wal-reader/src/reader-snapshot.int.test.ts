@@ -1,6 +1,6 @@
 import { Client } from 'pg';
-import { ReaderFixture } from './reader-test-fixture';
-import { checkHistories, finalVersionsOf, versionedTableDdl, writeVersionedTransactions } from './versioned-rows';
+import { ReaderFixture } from '../test/reader-test-fixture';
+import { checkHistories, finalVersionsOf, versionedTableDdl, writeVersionedTransactions } from '../test/versioned-rows';
 
 const seededRows = 20_000;
 

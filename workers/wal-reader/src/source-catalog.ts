@@ -78,6 +78,15 @@ export function checkCapturable(table: TableShape): void {
       `add a primary key to ${name}`,
     );
   }
+  // Kafka topic names allow [a-zA-Z0-9._-] only, up to 249 characters; a table named otherwise would fail
+  // its topic's creation on every restart.
+  if (!/^[a-zA-Z0-9._-]+$/.test(`${table.schema}.${table.table}`) || name.length > 200) {
+    throw new HaltError(
+      'topic_name',
+      `${JSON.stringify(name)} cannot name a Kafka topic (letters, digits, '.', '_' and '-' only, at most 200 characters)`,
+      `rename the table, or leave it out of the captured tables (capture.tables) or its schema`,
+    );
+  }
   if (table.replicaIdentity === 'nothing') {
     throw new HaltError(
       'replica_identity',

@@ -1,5 +1,5 @@
 import { waitFor } from '@inventory-cdc/shared/testing';
-import { ReaderFixture, envelopes } from './reader-test-fixture';
+import { ReaderFixture, envelopes } from '../test/reader-test-fixture';
 
 const ddl = `
   create type mood as enum ('happy', 'sad');

@@ -15,6 +15,13 @@ import { slotNamesOfConfig, type ReaderConfig } from './reader-config';
 import type { ReaderMetrics } from './reader-metrics';
 import { ReaderSession } from './reader-session';
 
+/** Identical failures in a row, without progress, after which the reader halts (see `failingForGood`). */
+const maxIdenticalFailures = 8;
+
+function errorMessageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
 export interface WalReaderDeps {
   config: ReaderConfig;
   kafka: Kafka;
@@ -37,6 +44,11 @@ export class WalReader {
   private producer: Producer | undefined;
   private lockClient: Client | undefined;
   private running: Promise<void> | undefined;
+  private lastFailure = '';
+  private lastFailureDurableLsn = 0n;
+  /** Highest commit LSN any session of this process made durable in Kafka. */
+  private durableLsn = 0n;
+  private identicalFailures = 0;
 
   constructor(private readonly deps: WalReaderDeps) {
     // Ready means streaming: not before the first session is.
@@ -55,15 +67,39 @@ export class WalReader {
       maxDelayMs: 10_000,
       maxElapsedMs: Infinity,
       signal,
-      retryOn: (error) => !signal.aborted && dispositionOf(error) === 'retryable',
+      retryOn: (error) => !signal.aborted && dispositionOf(error) === 'retryable' && !this.failingForGood(error),
       onRetry: (error, attempt, delayMs) => {
         fleetMetrics.countError(error);
         logger.error({ err: error, attempt, delayMs }, 'reader session failed; restarting from the progress in Kafka');
       },
     }).catch((error: unknown) => {
       if (signal.aborted) return;
+      if (dispositionOf(error) === 'retryable') {
+        const halt = new HaltError(
+          'repeated_failure',
+          `the reader failed ${this.identicalFailures} times in a row with the same error, without progress: ${errorMessageOf(error)}`,
+          'this error will not go away by retrying: fix its cause (the message names it), then restart the reader',
+          { cause: error },
+        );
+        logger.fatal({ err: halt, hint: halt.hint }, 'reader halted');
+        throw halt;
+      }
       throw error;
     });
+  }
+
+  /**
+   * An error that repeats identically, session after session, with no transaction made durable in between,
+   * will not heal (a value Kafka refuses, a row above the broker's size limit): after
+   * `maxIdenticalFailures` of them the reader halts with the error instead of holding the slot's WAL forever.
+   */
+  private failingForGood(error: unknown): boolean {
+    const message = errorMessageOf(error);
+    const progressed = this.durableLsn > this.lastFailureDurableLsn;
+    this.identicalFailures = message === this.lastFailure && !progressed ? this.identicalFailures + 1 : 1;
+    this.lastFailure = message;
+    this.lastFailureDurableLsn = this.durableLsn;
+    return this.identicalFailures >= maxIdenticalFailures;
   }
 
   private async leadershipTerm(): Promise<void> {
@@ -127,6 +163,8 @@ export class WalReader {
   }
 
   private async releaseTerm(): Promise<void> {
+    const sessionDurable = this.session?.durableLsn ?? 0n;
+    if (sessionDurable > this.durableLsn) this.durableLsn = sessionDurable;
     this.session = undefined;
     await this.producer?.disconnect().catch(() => undefined);
     this.producer = undefined;
