@@ -90,6 +90,24 @@ export class AvroCodec {
   }
 
   /**
+   * Asks the registry, past every cache, whether `subject` still maps `schema` to `id`. False when it does
+   * not (an in-memory registry restarted empty, or the subject was deleted and registered again); throws
+   * when the registry cannot answer.
+   */
+  async confirm(entries: Array<{ subject: string; schema: object; id: number }>): Promise<boolean> {
+    this.client.clearCaches();
+    const answers = await Promise.all(
+      entries.map(({ subject, schema }) =>
+        this.client.getId(subject, { schemaType: 'AVRO', schema: JSON.stringify(schema) }).catch((error: unknown) => {
+          if ((error as { status?: number }).status === 404) return undefined;
+          throw error;
+        }),
+      ),
+    );
+    return answers.every((id, index) => id === entries[index]!.id);
+  }
+
+  /**
    * Encodes with a schema this codec registered (`register`), without a promise per record: the reader's
    * hot path. Throws for any other id: a writer encodes only with ids the registry gave it for its schema.
    */

@@ -58,6 +58,10 @@ function setUp(options: Partial<{ durableLsn: bigint; maxTransactions: number; m
     },
     committed: () => undefined,
     settled: () => undefined,
+    confirmSchemas: () => {
+      producer.log.push('confirm');
+      return Promise.resolve();
+    },
   };
   const committer = new ChangeCommitter(ports, {
     durableLsn: 0n,
@@ -66,7 +70,7 @@ function setUp(options: Partial<{ durableLsn: bigint; maxTransactions: number; m
     sendBytes: 1 << 20,
     ...options,
   });
-  return { producer, committer, acknowledged };
+  return { producer, committer, acknowledged, ports };
 }
 
 const flushMicrotasks = async (): Promise<void> => {
@@ -79,10 +83,10 @@ describe('ChangeCommitter', () => {
     await committer.add(0x100n, 1n, [record('a')], true);
     committer.commitIfDue();
     await flushMicrotasks();
-    expect(producer.log).toEqual(['send a,progress@100']);
+    expect(producer.log).toEqual(['send a,progress@100', 'confirm']);
     expect(acknowledged).toEqual([]);
     await producer.completeCommit();
-    expect(producer.log).toEqual(['send a,progress@100', 'commit', 'ack 100']);
+    expect(producer.log).toEqual(['send a,progress@100', 'confirm', 'commit', 'ack 100']);
     expect(committer.durableLsn).toBe(0x100n);
   });
 
@@ -97,7 +101,16 @@ describe('ChangeCommitter', () => {
     committer.commitIfDue();
     await flushMicrotasks();
     await producer.completeCommit();
-    expect(producer.log).toEqual(['send a,progress@100', 'commit', 'ack 100', 'send b,c,progress@300', 'commit', 'ack 300']);
+    expect(producer.log).toEqual([
+      'send a,progress@100',
+      'confirm',
+      'commit',
+      'ack 100',
+      'send b,c,progress@300',
+      'confirm',
+      'commit',
+      'ack 300',
+    ]);
   });
 
   it('never commits inside an open Postgres transaction: a due commit waits for the transaction to end', async () => {
@@ -111,7 +124,7 @@ describe('ChangeCommitter', () => {
     committer.commitIfDue();
     await flushMicrotasks();
     await producer.completeCommit();
-    expect(producer.log).toEqual(['send a,b1', 'send b2,progress@200', 'commit', 'ack 200']);
+    expect(producer.log).toEqual(['send a,b1', 'send b2,progress@200', 'confirm', 'commit', 'ack 200']);
   });
 
   it('sends a batch in produce requests of about sendBytes each (the broker caps a partition batch)', async () => {
@@ -119,7 +132,18 @@ describe('ChangeCommitter', () => {
     await committer.add(0x100n, 1n, [record('aa'), record('bb'), record('cc')], true);
     committer.commitIfDue();
     await producer.completeCommit();
-    expect(producer.log).toEqual(['send aa,bb', 'send cc,progress@100', 'commit', 'ack 100']);
+    expect(producer.log).toEqual(['send aa,bb', 'send cc,progress@100', 'confirm', 'commit', 'ack 100']);
+  });
+
+  it('confirms the schema ids with the registry before each Kafka commit, and a failed confirmation commits nothing', async () => {
+    const { producer, committer, acknowledged, ports } = setUp();
+    ports.confirmSchemas = () => Promise.reject(new Error('the registry forgot'));
+    await committer.add(0x100n, 1n, [record('a')], true);
+    committer.commitIfDue();
+    await flushMicrotasks();
+    expect(producer.log).toEqual(['send a,progress@100']);
+    expect(acknowledged).toEqual([]);
+    await expect(committer.flush()).rejects.toThrow('the registry forgot');
   });
 
   it('skips transactions Kafka already has (replayed after a restart) and acknowledges them when idle', async () => {
@@ -158,7 +182,16 @@ describe('ChangeCommitter', () => {
     await producer.completeCommit();
     await adding;
     await producer.completeCommit();
-    expect(producer.log).toEqual(['send a,progress@100', 'commit', 'ack 100', 'send b,c,progress@300', 'commit', 'ack 300']);
+    expect(producer.log).toEqual([
+      'send a,progress@100',
+      'confirm',
+      'commit',
+      'ack 100',
+      'send b,c,progress@300',
+      'confirm',
+      'commit',
+      'ack 300',
+    ]);
   });
 
   it('abandons an open transaction on abort: nothing of it is committed or acknowledged', async () => {

@@ -27,6 +27,8 @@ export interface CommitterPorts {
   committed(batch: { commitTimesMicros: bigint[]; bytes: number; startedAtMs: number }): void;
   /** A commit started in the background settled (the loop may start the next one). */
   settled(error?: unknown): void;
+  /** Checks, just before each Kafka commit, that the schema ids in the transaction are still the registry's. */
+  confirmSchemas(): Promise<void>;
 }
 
 export interface CommitterOptions {
@@ -250,6 +252,7 @@ export class ChangeCommitter {
   private async commit(batch: Batch): Promise<void> {
     batch.unsent.push(this.ports.progressRecord(batch.commitLsn));
     await this.send(batch);
+    await this.ports.confirmSchemas();
     await batch.transaction!.commit();
     this.durable = batch.commitLsn > this.durable ? batch.commitLsn : this.durable;
     this.ports.committed({ commitTimesMicros: batch.commitTimesMicros, bytes: batch.bytes, startedAtMs: batch.startedAtMs });

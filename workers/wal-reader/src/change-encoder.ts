@@ -1,4 +1,4 @@
-import { HaltError, formatLsn, type AvroCodec, type Logger, type RegistryConfig } from '@inventory-cdc/shared';
+import { HaltError, RetryableError, formatLsn, type AvroCodec, type Logger, type RegistryConfig } from '@inventory-cdc/shared';
 import type { ChangeRecord } from './change-builder';
 import type { OutgoingRecord } from './change-committer';
 import type { ReaderMetrics } from './reader-metrics';
@@ -16,6 +16,10 @@ interface SchemaIds {
  */
 export class ChangeEncoder {
   private readonly ids = new Map<string, SchemaIds>();
+  /** Every subject this session registered, with the schema and the id the registry gave for it. */
+  private readonly registered = new Map<string, { subject: string; schema: object; id: number }>();
+  /** Topics whose key and value ids were written since the last `confirmWritten`. */
+  private written = new Set<string>();
   /** Change events per `table|op` since the last `countEvents`, counted here and added to the metric in bulk. */
   private readonly eventCounts = new Map<string, number>();
 
@@ -60,7 +64,32 @@ export class ChangeEncoder {
    */
   async registerSubject(subject: string, schema: object): Promise<number> {
     await this.codec.setCompatibility(this.compatibility, subject);
-    return this.codec.register(subject, schema);
+    const id = await this.codec.register(subject, schema);
+    this.registered.set(subject, { subject, schema, id });
+    return id;
+  }
+
+  /** Notes that records carrying the ids of `topic`'s subjects were written (records encoded elsewhere: boundaries). */
+  markWritten(topic: string): void {
+    this.written.add(topic);
+  }
+
+  /**
+   * Confirms with the registry that every id written since the last call still names its subject's schema;
+   * called before each Kafka commit. A registry that forgot (an in-memory one restarted empty) or changed
+   * an id fails the session before the commit: the next session registers again and re-encodes, so no
+   * committed record carries an id the registry does not map to its schema.
+   */
+  async confirmWritten(): Promise<void> {
+    const topics = [...this.written];
+    this.written = new Set();
+    const subjects = topics.flatMap((topic) => [`${topic}-key`, `${topic}-value`]);
+    const entries = subjects.flatMap((subject) => this.registered.get(subject) ?? []);
+    if (entries.length === 0 || (await this.codec.confirm(entries))) return;
+    throw new RetryableError(
+      'registry_forgot',
+      `the schema registry no longer maps the ids this reader registered for ${subjects.join(', ')} (restarted empty, or subjects deleted): registering again in a new session`,
+    );
   }
 
   encode(records: ChangeRecord[]): OutgoingRecord[] {
@@ -74,6 +103,7 @@ export class ChangeEncoder {
       const bytes = (key?.length ?? 0) + (value?.length ?? 0);
       if (bytes > this.maxRecordBytes) throw tooLarge(record, bytes, this.maxRecordBytes);
       out[index] = { topic: record.table.topic, message: { key, value } };
+      this.written.add(record.table.topic);
       if (record.value) {
         const name = `${record.table.shape.schema}.${record.table.shape.table}|${record.value.op}`;
         this.eventCounts.set(name, (this.eventCounts.get(name) ?? 0) + 1);

@@ -90,7 +90,7 @@ export class ReaderSession {
       if (stored) this.progress = { ...stored, pendingSnapshots: [...(stored.pendingSnapshots ?? [])] };
       const encoder = new ChangeEncoder(codec, metrics, logger, config.registry.compatibility, config.batch.maxRecordBytes);
       const catalog = this.catalog(tables, encoder);
-      const committer = this.committer(this.progress.commitLsn);
+      const committer = this.committer(this.progress.commitLsn, encoder);
       this.committerOfTerm = committer;
       const runner: SnapshotRunnerPorts = {
         connection: config.shard.connection,
@@ -188,7 +188,9 @@ export class ReaderSession {
     runner: SnapshotRunnerPorts,
   ): Promise<void> {
     const { config, readiness, logger } = this.deps;
-    const boundaries = new TransactionBoundaries(config.topics.transactionBoundaries, this.topics.transactions, this.deps.codec);
+    const boundaries = new TransactionBoundaries(config.topics.transactionBoundaries, this.topics.transactions, this.deps.codec, (topic) =>
+      encoder.markWritten(topic),
+    );
     await boundaries.prepare((subject, schema) => encoder.registerSubject(subject, schema));
     const signals = new SnapshotSignals({
       runner,
@@ -236,7 +238,7 @@ export class ReaderSession {
     }
   }
 
-  private committer(durableLsn: bigint): ChangeCommitter {
+  private committer(durableLsn: bigint, encoder: ChangeEncoder): ChangeCommitter {
     const { config, metrics, producer } = this.deps;
     const shard = { shard: metrics.shard };
     return new ChangeCommitter(
@@ -259,6 +261,7 @@ export class ReaderSession {
           metrics.kafkaTransactionDuration.observe(shard, (Date.now() - startedAtMs) / 1000);
         },
         settled: (error) => this.mailbox.post({ kind: 'commit-settled', ...(error === undefined ? {} : { error }) }),
+        confirmSchemas: () => encoder.confirmWritten(),
       },
       {
         durableLsn,

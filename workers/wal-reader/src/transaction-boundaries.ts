@@ -17,6 +17,8 @@ export class TransactionBoundaries {
     readonly mode: BoundaryMode,
     private readonly topic: string,
     private readonly codec: AvroCodec,
+    /** Notes that records with this topic's schema ids were written (confirmed with the registry before commit). */
+    private readonly written: (topic: string) => void,
   ) {}
 
   /** Registers the boundary schemas (only when boundaries are written). */
@@ -42,6 +44,7 @@ export class TransactionBoundaries {
     const ids = this.ids;
     if (!ids) throw new Error('transaction boundary schemas are not registered');
     const { context } = transaction;
+    this.written(this.topic);
     const dataCollections =
       status === 'END' ? [...transaction.eventsByTopic].map(([topic, count]) => ({ topic, eventCount: BigInt(count) })) : [];
     return {
