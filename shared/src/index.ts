@@ -14,6 +14,7 @@ export * from './schema-registry';
 export * from './worker-runtime';
 export * from './source-position';
 export * from './postgres-connection';
+export * from './sql-identifier';
 export * from './change-consumer';
 export * from './change-event';
 export * from './dead-letter';
