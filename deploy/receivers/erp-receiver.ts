@@ -28,9 +28,14 @@ export const postingSchema = z.object({
 
 export type Posting = z.infer<typeof postingSchema>;
 
-function parsePosting(body: unknown): Parsed<PostingRecord> {
+/**
+ * The posting id is what the ERP deduplicates on, so the signed `Idempotency-Key` must be it: a posting
+ * cannot then be booked again under a key of its own.
+ */
+function parsePosting(body: unknown, idempotencyKey: string): Parsed<PostingRecord> {
   const parsed = postingSchema.safeParse(body);
   if (!parsed.success) return { ok: false, error: describeZodError(parsed.error) };
+  if (parsed.data.postingId !== idempotencyKey) return { ok: false, error: 'Idempotency-Key must be the postingId' };
   return { ok: true, value: parsed.data };
 }
 

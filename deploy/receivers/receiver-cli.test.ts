@@ -15,6 +15,13 @@ describe('receiver command line', () => {
     expect(parseCliArgs([...base, '--token', 't', '--hmac-secret', 'h']).options).toMatchObject({ token: 't', hmacSecret: 'h' });
   });
 
+  it('takes the signature window in seconds, 300 unless given', () => {
+    const secrets = ['--token', 't', '--hmac-secret', 'h'];
+    expect(parseCliArgs([...base, ...secrets]).options.signatureWindowSeconds).toBe(300);
+    expect(parseCliArgs([...base, ...secrets, '--signature-window-seconds', '30']).options.signatureWindowSeconds).toBe(30);
+    expect(() => parseCliArgs([...base, ...secrets, '--signature-window-seconds', '0'])).toThrow('--signature-window-seconds');
+  });
+
   it('refuses a missing, doubled or unreadable secret with the option named', () => {
     expect(() => parseCliArgs([...base, '--hmac-secret', 'h'])).toThrow('--token is required');
     expect(() => parseCliArgs([...base, '--token', 't', '--token-file', '/x', '--hmac-secret', 'h'])).toThrow(

@@ -1,8 +1,9 @@
 /**
- * `tsx deploy/receivers/receiver-cli.ts wms|erp --port N --database-url postgres://… --token T --hmac-secret S [--host H] [--log-level L]`
+ * `tsx deploy/receivers/receiver-cli.ts wms|erp --port N --database-url postgres://… --token T --hmac-secret S [--host H]
+ *   [--signature-window-seconds N] [--log-level L]`
  *
  * `--token-file F` and `--hmac-secret-file F` read a secret from a file instead (mounted secrets), so it
- * shows in no process listing.
+ * shows in no process listing. `--signature-window-seconds` bounds the age of a signed request (default 300).
  *
  * Runs one reference receiver in the foreground, logging JSON lines (pino) on stdout, until SIGTERM or
  * SIGINT, then closes it and exits 0. The database must exist; the intended one is `receivers` on the
@@ -14,11 +15,11 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import pino, { type Logger } from 'pino';
 import { startErpReceiver } from './erp-receiver';
-import type { ReceiverOptions, RunningReceiver } from './receiver-server';
+import { defaultSignatureWindowSeconds, type ReceiverOptions, type RunningReceiver } from './receiver-server';
 import { startWmsReceiver } from './wms-receiver';
 
 const usage =
-  'usage: tsx deploy/receivers/receiver-cli.ts wms|erp --port N --database-url postgres://... --token T|--token-file F --hmac-secret S|--hmac-secret-file F [--host H] [--log-level L]';
+  'usage: tsx deploy/receivers/receiver-cli.ts wms|erp --port N --database-url postgres://... --token T|--token-file F --hmac-secret S|--hmac-secret-file F [--host H] [--signature-window-seconds N] [--log-level L]';
 
 interface CliArgs {
   receiver: 'wms' | 'erp';
@@ -62,6 +63,10 @@ export function parseCliArgs(argv: string[]): CliArgs {
   if (extra.length > 0) throw new UsageError(`unexpected argument "${extra.join(' ')}"`);
   const port = Number(required(parsed.values, 'port'));
   if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new UsageError('--port needs an integer 0..65535');
+  const window = parsed.values['signature-window-seconds'];
+  const signatureWindowSeconds = window === undefined ? defaultSignatureWindowSeconds : Number(window);
+  if (!Number.isInteger(signatureWindowSeconds) || signatureWindowSeconds < 1)
+    throw new UsageError('--signature-window-seconds needs a positive integer');
   return {
     receiver,
     logLevel: parsed.values['log-level'] ?? 'info',
@@ -71,6 +76,7 @@ export function parseCliArgs(argv: string[]): CliArgs {
       databaseUrl: required(parsed.values, 'database-url'),
       token: secret(parsed.values, 'token'),
       hmacSecret: secret(parsed.values, 'hmac-secret'),
+      signatureWindowSeconds,
     },
   };
 }
@@ -88,6 +94,7 @@ function parseWithNode(argv: string[]) {
       'hmac-secret': { type: 'string' },
       'token-file': { type: 'string' },
       'hmac-secret-file': { type: 'string' },
+      'signature-window-seconds': { type: 'string' },
       'log-level': { type: 'string' },
     },
   });

@@ -89,6 +89,8 @@ const ddl: Record<ReceiverName, string[]> = {
       sku text not null, warehouse text not null,
       on_hand bigint not null, reserved bigint not null, available bigint not null,
       position text collate "C" not null, primary key (sku, warehouse))`,
+    // A deleted row stays as a tombstone holding the delete's position (see record_stock_change).
+    `alter table wms.wms_stock add column if not exists deleted boolean not null default false`,
     // Stores the change once per idempotency key, applies it to wms_stock when it is newer, counts it,
     // and answers 'applied' or 'duplicate'. Parameters are prefixed p_ so none is mistaken for a column.
     `create or replace function wms.record_stock_change(
@@ -110,21 +112,15 @@ const ddl: Record<ReceiverName, string[]> = {
       -- each compares with what the one before it left. No row: older stays null, not out of order.
       select p_position collate "C" < s.position into older
       from wms.wms_stock s where s.sku = p_sku and s.warehouse = p_warehouse for update;
-      if p_op = 'd' then
-        -- A delete removes the row only if the row's position is older than the delete's: the WMS then
-        -- forgets that position, so an older change arriving after the delete recreates the row, as a
-        -- WMS keyed on rows alone would.
-        delete from wms.wms_stock s
-        where s.sku = p_sku and s.warehouse = p_warehouse and s.position < p_position collate "C";
-      else
-        -- Newer position wins (the column is collate "C"); an equal or older one leaves the row as is.
-        insert into wms.wms_stock as s (sku, warehouse, on_hand, reserved, available, position)
-        values (p_sku, p_warehouse, p_on_hand, p_reserved, p_available, p_position)
-        on conflict (sku, warehouse) do update
-          set on_hand = excluded.on_hand, reserved = excluded.reserved, available = excluded.available,
-              position = excluded.position
-          where s.position < excluded.position;
-      end if;
+      -- Newer position wins (the column is collate "C"); an equal or older one leaves the row as is. A
+      -- delete is applied the same way, as a tombstone keeping its position: an older change arriving
+      -- after the delete then finds a newer position and cannot bring the row back.
+      insert into wms.wms_stock as s (sku, warehouse, on_hand, reserved, available, position, deleted)
+      values (p_sku, p_warehouse, p_on_hand, p_reserved, p_available, p_position, p_op = 'd')
+      on conflict (sku, warehouse) do update
+        set on_hand = excluded.on_hand, reserved = excluded.reserved, available = excluded.available,
+            position = excluded.position, deleted = excluded.deleted
+        where s.position < excluded.position;
       -- Counters last, so their cells stay locked only until the commit right after. A change older than
       -- the stock is still stored (the WMS received it) but has left the stock as it was: out of order.
       perform wms.increment_counters(case when older then array['received', 'out_of_order'] else array['received'] end);
@@ -272,8 +268,8 @@ export async function resetReceiver(pool: Pool, name: ReceiverName): Promise<voi
 /**
  * Stores a WMS change once per idempotency key and applies it to `wms_stock` when it is newer than what
  * is there. An older change is still stored (the WMS received it) but counted out of order instead of
- * overwriting newer stock. A delete removes the row, so the WMS forgets that position: an older change
- * arriving after a delete recreates the row, as a WMS keyed on rows alone would.
+ * overwriting newer stock. A delete leaves a tombstone with its position, so an older change arriving
+ * after the delete is out of order too and does not recreate the row.
  *
  * Also counts the request as received (and a duplicate as one), all in one round trip: see
  * `wms.record_stock_change` in the DDL above.
@@ -299,7 +295,8 @@ export async function recordStockChange(pool: Pool, change: StockChangeRecord): 
 
 export async function readWmsStock(pool: Pool): Promise<WmsStockRow[]> {
   const result = await pool.query<Record<keyof WmsStockRow, string>>(
-    `select sku, warehouse, on_hand as "onHand", reserved, available, position from wms.wms_stock order by sku, warehouse`,
+    `select sku, warehouse, on_hand as "onHand", reserved, available, position from wms.wms_stock where not deleted
+     order by sku, warehouse`,
   );
   return result.rows.map((row) => ({
     ...row,

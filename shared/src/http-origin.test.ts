@@ -1,6 +1,5 @@
 import { HttpStub, type StubHandler } from './testing/http-stub';
-import { HttpCallError, HttpOrigin, retryAfterMsOf, signatureOf } from './http-origin';
-import { createHmac } from 'node:crypto';
+import { HttpCallError, HttpOrigin, retryAfterMsOf } from './http-origin';
 
 const stubs: HttpStub[] = [];
 const origins: HttpOrigin[] = [];
@@ -82,12 +81,6 @@ describe('HttpOrigin.post', () => {
     await expect(post(origin, { timeoutMs: 5_000, signal: abort.signal })).rejects.toThrow('stopping');
     const aborted = AbortSignal.abort(new Error('already stopped'));
     await expect(post(origin, { signal: aborted })).rejects.toThrow('already stopped');
-  });
-});
-
-describe('signatureOf', () => {
-  it('is sha256= and the hex HMAC-SHA256 of the body', () => {
-    expect(signatureOf('{"a":1}', 'k')).toBe(`sha256=${createHmac('sha256', 'k').update('{"a":1}').digest('hex')}`);
   });
 });
 

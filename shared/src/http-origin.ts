@@ -1,4 +1,3 @@
-import { createHmac } from 'node:crypto';
 import { Pool } from 'undici';
 
 /** What one HTTP call got back: the status, the body as text (cut at `maxBodyChars`) and `Retry-After`. */
@@ -33,11 +32,6 @@ export function retryAfterMsOf(header: string | null | undefined, nowMs: number)
   return Number.isNaN(at) ? undefined : Math.max(0, at - nowMs);
 }
 
-/** `X-Signature` of a body: `sha256=` and the hex HMAC-SHA256 of the exact bytes sent, with the shared secret. */
-export function signatureOf(body: string, secret: string): string {
-  return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
-}
-
 /** The `Error.cause` chain as one line: the useful part (`ECONNREFUSED`, `other side closed`) is often in a cause. */
 function describeFailure(error: unknown): string {
   const parts: string[] = [];
@@ -62,6 +56,11 @@ export class HttpOrigin {
     const url = new URL(baseUrl);
     this.pool = new Pool(url.origin, { keepAliveTimeout: 10_000 });
     this.basePath = url.pathname.replace(/\/+$/, '');
+  }
+
+  /** The request target `post(path, …)` sends to: the base URL's path, then `path` (what a signature covers). */
+  targetOf(path: string): string {
+    return `${this.basePath}${path}`;
   }
 
   /**
@@ -89,7 +88,7 @@ export class HttpOrigin {
     signal.addEventListener('abort', onAbort, { once: true });
     try {
       const response = await this.pool.request({
-        path: `${this.basePath}${path}`,
+        path: this.targetOf(path),
         method: 'POST',
         headers,
         body,

@@ -24,7 +24,8 @@ export class HttpWmsTransport implements WmsTransport {
   }
 
   async send(call: WmsCall, signal: AbortSignal): Promise<'applied' | 'duplicate'> {
-    const request = wmsRequestOf(call, this.endpoint);
+    const path = this.origin.targetOf(wmsStockChangesPath);
+    const request = wmsRequestOf(call, this.endpoint, { path, timestampSeconds: Math.floor(this.clock() / 1000) });
     let answer: HttpAnswer;
     try {
       answer = await this.origin.post(wmsStockChangesPath, request.headers, request.body, { timeoutMs: this.requestTimeoutMs, signal });
