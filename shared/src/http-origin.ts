@@ -1,11 +1,16 @@
 import { Pool } from 'undici';
 
-/** What one HTTP call got back: the status, the body as text (cut at `maxBodyChars`) and `Retry-After`. */
+/** What one HTTP call got back: the status, the body as text (cut at `maxBodyBytes`) and `Retry-After`. */
 export interface HttpAnswer {
   status: number;
   body: string;
   retryAfter: string | null;
+  /** True when the body went on past `maxBodyBytes`: reading stopped there and the connection was dropped. */
+  bodyTruncated?: true;
 }
+
+/** Default of `post`'s `maxBodyBytes`: the sinks only read a status word or an error message from a body. */
+export const defaultMaxResponseBodyBytes = 64 * 1024;
 
 /** A call that got no HTTP answer: no answer within the deadline (`timeout`), or no connection (`network`). */
 export class HttpCallError extends Error {
@@ -43,6 +48,24 @@ function describeFailure(error: unknown): string {
 }
 
 /**
+ * Reads at most `maxBytes` of a body. Leaving the loop early destroys the stream, which makes undici drop
+ * the connection instead of draining the rest of the body into the pool's socket.
+ */
+async function readCapped(body: AsyncIterable<Buffer>, maxBytes: number): Promise<{ text: string; truncated: boolean }> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    if (size + chunk.length > maxBytes) {
+      chunks.push(chunk.subarray(0, maxBytes - size));
+      return { text: Buffer.concat(chunks).toString('utf8'), truncated: true };
+    }
+    chunks.push(chunk);
+    size += chunk.length;
+  }
+  return { text: Buffer.concat(chunks).toString('utf8'), truncated: false };
+}
+
+/**
  * One HTTP(S) service the sinks post to: keep-alive connections pooled for its origin (undici's `Pool`; node's
  * `fetch` costs several times the CPU per call — web streams, a signal per request — which capped a sink
  * making one call per event). Redirects are never followed: a redirected POST would silently become a GET.
@@ -66,13 +89,15 @@ export class HttpOrigin {
   /**
    * POSTs `body` once. Resolves with any HTTP answer (the caller judges the status); throws `HttpCallError`
    * when there is none within `timeoutMs` (the body included) or no connection, and the caller's abort
-   * reason when `signal` aborts.
+   * reason when `signal` aborts. At most `maxBodyBytes` (default `defaultMaxResponseBodyBytes`) of the
+   * response body are read: past that, reading stops and the connection is dropped, so a huge or endless
+   * body costs neither memory nor the deadline.
    */
   async post(
     path: string,
     headers: Record<string, string>,
     body: string,
-    options: { timeoutMs: number; signal: AbortSignal; maxBodyChars?: number },
+    options: { timeoutMs: number; signal: AbortSignal; maxBodyBytes?: number },
   ): Promise<HttpAnswer> {
     const { signal, timeoutMs } = options;
     signal.throwIfAborted();
@@ -94,12 +119,13 @@ export class HttpOrigin {
         body,
         signal: controller.signal,
       });
-      const text = await response.body.text();
+      const { text, truncated } = await readCapped(response.body, options.maxBodyBytes ?? defaultMaxResponseBodyBytes);
       const retryAfter = response.headers['retry-after'];
       return {
         status: response.statusCode,
-        body: options.maxBodyChars === undefined ? text : text.slice(0, options.maxBodyChars),
+        body: text,
         retryAfter: (Array.isArray(retryAfter) ? retryAfter[0] : retryAfter) ?? null,
+        ...(truncated ? { bodyTruncated: true as const } : {}),
       };
     } catch (error) {
       if (signal.aborted) throw signal.reason ?? error;

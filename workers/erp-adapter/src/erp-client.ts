@@ -109,7 +109,7 @@ export class ErpClient {
       answer = await this.origin.post(erpPostingsPath, headers, body, {
         timeoutMs: this.options.requestTimeoutMs,
         signal,
-        maxBodyChars: 2_000,
+        maxBodyBytes: 2_000,
       });
     } catch (error) {
       if (!(error instanceof HttpCallError)) throw error;
