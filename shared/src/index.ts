@@ -26,3 +26,4 @@ export * from './stock-cache-keys';
 export * from './circuit-breaker';
 export * from './http-origin';
 export * from './request-signature';
+export * from './transport-security';
