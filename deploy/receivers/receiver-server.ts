@@ -14,7 +14,15 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Pool } from 'pg';
 import pino, { type Logger } from 'pino';
 import { FaultState, parseFaultSettings, type FaultDecision } from './receiver-faults';
-import { incrementCounters, openReceiverStore, readCounts, resetReceiver, type CounterName, type ReceiverName } from './receiver-store';
+import {
+  incrementCounters,
+  openReceiverStore,
+  readCounts,
+  resetReceiver,
+  type CounterName,
+  type ReceiverName,
+  type ReplayGuard,
+} from './receiver-store';
 
 export interface ReceiverOptions {
   /** Interface to listen on. Default 127.0.0.1: the admin routes have no auth, so keep this on loopback. */
@@ -64,7 +72,7 @@ export interface ReceiverDefinition<T> {
    * Stores the request and counts it as received, in the same transaction (one round trip on the hot
    * path); answers with the status and body for the client.
    */
-  store(pool: Pool, request: T): Promise<{ status: number; body: Record<string, unknown> }>;
+  store(pool: Pool, request: T, replay: ReplayGuard): Promise<{ status: number; body: Record<string, unknown> }>;
   /** What `GET /admin/stock` shows. */
   readStock(pool: Pool): Promise<unknown[]>;
 }
@@ -115,6 +123,15 @@ function sameSecret(given: string, expected: string): boolean {
   return timingSafeEqual(digest(given), digest(expected));
 }
 
+/**
+ * The answer to a stored request: 201 stored now, 200 a duplicate of its idempotency key, 409 a replayed
+ * request (its signature nonce was seen before: refused, nothing stored).
+ */
+export function answerOf(status: string): { status: number; body: Record<string, unknown> } {
+  if (status === 'replayed') return { status: 409, body: { error: 'replayed request' } };
+  return { status: status === 'duplicate' ? 200 : 201, body: { status } };
+}
+
 /** Default of `ReceiverOptions.signatureWindowSeconds`. */
 export const defaultSignatureWindowSeconds = 300;
 
@@ -127,7 +144,7 @@ export function checkCredentials(
   request: Pick<IncomingMessage, 'headers' | 'method' | 'url'>,
   body: Buffer,
   options: Pick<ReceiverOptions, 'token' | 'hmacSecret' | 'signatureWindowSeconds' | 'clock'>,
-): { ok: true; idempotencyKey: string } | { ok: false; error: string } {
+): { ok: true; idempotencyKey: string; nonce: string } | { ok: false; error: string } {
   const { headers } = request;
   const authorization = singleHeader(headers, 'authorization') ?? '';
   if (!authorization.startsWith('Bearer ') || !sameSecret(authorization.slice('Bearer '.length), options.token))
@@ -135,13 +152,14 @@ export function checkCredentials(
   const received = {
     signature: singleHeader(headers, signatureHeaders.signature),
     timestamp: singleHeader(headers, signatureHeaders.timestamp),
+    nonce: singleHeader(headers, signatureHeaders.nonce),
     idempotencyKey: singleHeader(headers, signatureHeaders.idempotencyKey),
   };
   const verdict = verifySignature(received, { method: request.method ?? '', path: request.url ?? '', body }, options.hmacSecret, {
     nowMs: (options.clock ?? Date.now)(),
     windowSeconds: options.signatureWindowSeconds ?? defaultSignatureWindowSeconds,
   });
-  return verdict.ok ? { ok: true, idempotencyKey: received.idempotencyKey! } : { ok: false, error: verdict.reason };
+  return verdict.ok ? { ok: true, idempotencyKey: received.idempotencyKey!, nonce: verdict.nonce } : { ok: false, error: verdict.reason };
 }
 
 function parseJson(body: Buffer): Parsed<unknown> {
@@ -172,7 +190,7 @@ async function wait<T>(context: Context<T>, latencyMs: number): Promise<void> {
   if (latencyMs > 0) await sleep(latencyMs, undefined, { signal: context.closing.signal });
 }
 
-type Admission<T> = { ok: true; value: T } | { ok: false; status: number; error: string };
+type Admission<T> = { ok: true; value: T; replay: ReplayGuard } | { ok: false; status: number; error: string };
 
 /** The request's value, or the status and error it is refused with. */
 function admit<T>(context: Context<T>, request: IncomingMessage, body: Buffer): Admission<T> {
@@ -184,7 +202,8 @@ function admit<T>(context: Context<T>, request: IncomingMessage, body: Buffer): 
   const json = parseJson(body);
   const parsed = json.ok ? definition.parse(json.value, credentials.idempotencyKey) : json;
   if (!parsed.ok) return { ok: false, status: 400, error: parsed.error };
-  return parsed;
+  const windowSeconds = options.signatureWindowSeconds ?? defaultSignatureWindowSeconds;
+  return { ok: true, value: parsed.value, replay: { nonce: credentials.nonce, windowSeconds } };
 }
 
 /**
@@ -198,10 +217,15 @@ async function handleIngest<T>(context: Context<T>, request: IncomingMessage, re
   if (!admitted.ok) return refuse(context, response, admitted.status, admitted.error, ['received', 'rejected']);
   const decision = context.faults.decide(definition.skusOf(admitted.value));
   if (decision.action !== 'process') await incrementCounters(pool, definition.name, ['received']);
-  await applyDecision(context, response, admitted.value, decision);
+  await applyDecision(context, response, admitted, decision);
 }
 
-async function applyDecision<T>(context: Context<T>, response: ServerResponse, value: T, decision: FaultDecision): Promise<void> {
+async function applyDecision<T>(
+  context: Context<T>,
+  response: ServerResponse,
+  { value, replay }: { value: T; replay: ReplayGuard },
+  decision: FaultDecision,
+): Promise<void> {
   if (decision.action !== 'process') context.logger.info({ fault: decision }, 'fault injected');
   switch (decision.action) {
     case 'reject-sku':
@@ -216,7 +240,7 @@ async function applyDecision<T>(context: Context<T>, response: ServerResponse, v
     case 'timeout':
       return; // Never answered: the socket stays open until the client gives up or close() ends it.
     case 'process': {
-      const result = await context.definition.store(context.pool, value).catch(async (error: unknown) => {
+      const result = await context.definition.store(context.pool, value, replay).catch(async (error: unknown) => {
         // The store's one transaction, its count of the request as received with it, normally rolled back: count it here.
         await incrementCounters(context.pool, context.definition.name, ['received']).catch(() => undefined);
         throw error;

@@ -58,6 +58,16 @@ export interface ErpNetStockRow {
   deltaReserved: number;
 }
 
+/**
+ * A request's signature nonce and the receiver's signature window: a nonce already stored within the
+ * window is a replayed request, refused ('replayed') without storing or counting it as a duplicate. A
+ * retry is a new attempt with a nonce of its own, so it still meets the idempotency key ('duplicate').
+ */
+export interface ReplayGuard {
+  nonce: string;
+  windowSeconds: number;
+}
+
 export type CounterName = 'received' | 'duplicates' | 'rejected' | 'out_of_order';
 
 /**
@@ -78,6 +88,20 @@ const counterCells = 16;
  * a single statement, hence a single transaction: the change, its effect on stock and its counters
  * commit together or not at all.
  */
+/**
+ * The start of a store function (parameters `p_nonce`, `p_window_seconds`): records the request's
+ * signature nonce, or answers 'replayed' (counted received and rejected) when it is already there. The
+ * nonces a timestamp check would refuse anyway are forgotten now and then, about one request in a hundred.
+ */
+const replayGuard = (name: ReceiverName): string => `insert into ${name}.seen_nonces (nonce) values (p_nonce) on conflict do nothing;
+      if not found then
+        perform ${name}.increment_counters(array['received', 'rejected']);
+        return 'replayed';
+      end if;
+      if random() < 0.01 then
+        delete from ${name}.seen_nonces where seen_at < now() - make_interval(secs => p_window_seconds * 2);
+      end if;`;
+
 const ddl: Record<ReceiverName, string[]> = {
   wms: [
     `create table if not exists wms.wms_changes (
@@ -95,11 +119,12 @@ const ddl: Record<ReceiverName, string[]> = {
     // and answers 'applied' or 'duplicate'. Parameters are prefixed p_ so none is mistaken for a column.
     `create or replace function wms.record_stock_change(
       p_idempotency_key text, p_sku text, p_warehouse text, p_on_hand bigint, p_reserved bigint, p_available bigint,
-      p_position text, p_op text, p_commit_ts timestamptz) returns text
+      p_position text, p_op text, p_commit_ts timestamptz, p_nonce text, p_window_seconds int) returns text
     language plpgsql as $function$
     declare
       older boolean;
     begin
+      ${replayGuard('wms')}
       insert into wms.wms_changes (idempotency_key, sku, warehouse, on_hand, reserved, available, position, op, commit_ts)
       values (p_idempotency_key, p_sku, p_warehouse, p_on_hand, p_reserved, p_available, p_position, p_op, p_commit_ts)
       on conflict (idempotency_key) do nothing;
@@ -139,9 +164,11 @@ const ddl: Record<ReceiverName, string[]> = {
     // Stores the posting and its lines once per posting id, counts it, and answers 'booked' or 'duplicate'.
     `create or replace function erp.record_posting(
       p_posting_id text, p_lines jsonb, p_window jsonb, p_created_at timestamptz,
-      p_skus text[], p_warehouses text[], p_deltas_on_hand bigint[], p_deltas_reserved bigint[]) returns text
+      p_skus text[], p_warehouses text[], p_deltas_on_hand bigint[], p_deltas_reserved bigint[], p_nonce text,
+      p_window_seconds int) returns text
     language plpgsql as $function$
     begin
+      ${replayGuard('erp')}
       insert into erp.erp_postings (posting_id, lines, "window", created_at)
       values (p_posting_id, p_lines, p_window, p_created_at)
       on conflict (posting_id) do nothing;
@@ -169,6 +196,8 @@ const ddl: Record<ReceiverName, string[]> = {
  * has its counts carried over into cell 0 once, and that table dropped, so no stale counters remain.
  */
 const countersDdl = (name: ReceiverName): string[] => [
+  // The signature nonces of stored requests, for the window in which a request's timestamp is accepted.
+  `create table if not exists ${name}.seen_nonces (nonce text primary key, seen_at timestamptz not null default now())`,
   `create table if not exists ${name}.receiver_counter_cells (
     name text not null, cell smallint not null, value bigint not null default 0, primary key (name, cell))`,
   `do $do$ begin
@@ -193,8 +222,8 @@ const appliedTable: Record<ReceiverName, string> = { wms: 'wms.wms_changes', erp
 
 /** Listed in the order a store function locks them, so a reset during requests cannot deadlock with one. */
 const allTables: Record<ReceiverName, string> = {
-  wms: 'wms.wms_changes, wms.wms_stock, wms.receiver_counter_cells',
-  erp: 'erp.erp_postings, erp.erp_lines, erp.receiver_counter_cells',
+  wms: 'wms.seen_nonces, wms.wms_changes, wms.wms_stock, wms.receiver_counter_cells',
+  erp: 'erp.seen_nonces, erp.erp_postings, erp.erp_lines, erp.receiver_counter_cells',
 };
 
 /** Runs `work` in one transaction, rolled back if it throws. */
@@ -274,10 +303,14 @@ export async function resetReceiver(pool: Pool, name: ReceiverName): Promise<voi
  * Also counts the request as received (and a duplicate as one), all in one round trip: see
  * `wms.record_stock_change` in the DDL above.
  */
-export async function recordStockChange(pool: Pool, change: StockChangeRecord): Promise<'applied' | 'duplicate'> {
-  const result = await pool.query<{ status: 'applied' | 'duplicate' }>(
-    `select wms.record_stock_change($1::text, $2::text, $3::text, $4::bigint, $5::bigint, $6::bigint, $7::text, $8::text, $9::timestamptz)
-       as status`,
+export async function recordStockChange(
+  pool: Pool,
+  change: StockChangeRecord,
+  replay: ReplayGuard,
+): Promise<'applied' | 'duplicate' | 'replayed'> {
+  const result = await pool.query<{ status: 'applied' | 'duplicate' | 'replayed' }>(
+    `select wms.record_stock_change($1::text, $2::text, $3::text, $4::bigint, $5::bigint, $6::bigint, $7::text, $8::text, $9::timestamptz,
+       $10::text, $11::int) as status`,
     [
       change.idempotencyKey,
       change.sku,
@@ -288,6 +321,8 @@ export async function recordStockChange(pool: Pool, change: StockChangeRecord): 
       change.position,
       change.op,
       change.commitTs,
+      replay.nonce,
+      replay.windowSeconds,
     ],
   );
   return result.rows[0]!.status;
@@ -310,10 +345,10 @@ export async function readWmsStock(pool: Pool): Promise<WmsStockRow[]> {
  * Stores a posting and its lines in one transaction, once per posting id, and counts the request as
  * received (and a duplicate as one): one round trip, see `erp.record_posting` in the DDL above.
  */
-export async function recordPosting(pool: Pool, posting: PostingRecord): Promise<'booked' | 'duplicate'> {
-  const result = await pool.query<{ status: 'booked' | 'duplicate' }>(
-    `select erp.record_posting($1::text, $2::jsonb, $3::jsonb, $4::timestamptz, $5::text[], $6::text[], $7::bigint[], $8::bigint[])
-       as status`,
+export async function recordPosting(pool: Pool, posting: PostingRecord, replay: ReplayGuard): Promise<'booked' | 'duplicate' | 'replayed'> {
+  const result = await pool.query<{ status: 'booked' | 'duplicate' | 'replayed' }>(
+    `select erp.record_posting($1::text, $2::jsonb, $3::jsonb, $4::timestamptz, $5::text[], $6::text[], $7::bigint[], $8::bigint[],
+       $9::text, $10::int) as status`,
     [
       posting.postingId,
       JSON.stringify(posting.lines),
@@ -323,6 +358,8 @@ export async function recordPosting(pool: Pool, posting: PostingRecord): Promise
       posting.lines.map((line) => line.warehouse),
       posting.lines.map((line) => line.deltaOnHand),
       posting.lines.map((line) => line.deltaReserved),
+      replay.nonce,
+      replay.windowSeconds,
     ],
   );
   return result.rows[0]!.status;

@@ -1,4 +1,5 @@
 import { signedRequestHeaders } from '@inventory-cdc/shared';
+import { randomUUID } from 'node:crypto';
 import { request } from 'node:http';
 import { Client } from 'pg';
 import { testStackEndpoints, uniqueName } from '../../shared/src/testing';
@@ -37,7 +38,7 @@ function send(port: number, path: string, options: Send = {}): Promise<Reply> {
       ? {}
       : {
           authorization: `Bearer ${token}`,
-          ...signedRequestHeaders({ method, path, idempotencyKey, timestampSeconds, body: raw }, hmacSecret),
+          ...signedRequestHeaders({ method, path, idempotencyKey, timestampSeconds, nonce: randomUUID(), body: raw }, hmacSecret),
         };
   return new Promise((resolve, reject) => {
     const outgoing = request(
@@ -140,7 +141,14 @@ describe('reference receivers', () => {
   ): Record<string, string> => ({
     authorization: `Bearer ${token}`,
     ...signedRequestHeaders(
-      { method: 'POST', path: '/v1/stock-changes', idempotencyKey: c.key, timestampSeconds: Math.floor(Date.now() / 1000), body },
+      {
+        method: 'POST',
+        path: '/v1/stock-changes',
+        idempotencyKey: c.key,
+        timestampSeconds: Math.floor(Date.now() / 1000),
+        nonce: randomUUID(),
+        body,
+      },
       secret,
     ),
   });
@@ -160,12 +168,14 @@ describe('reference receivers', () => {
     expect((await admin(wms.port, 'GET', 'stock')).body).toEqual([]);
   });
 
-  it('refuses a captured request replayed under a fresh key, and one signed outside the time window', async () => {
+  it('refuses a captured request replayed as is or under a fresh key, and one signed outside the time window', async () => {
     const c = stockChange('SKU-R', at(1), 10);
     const captured = signedHeaders(c);
     expect(await sendAsIs(c, captured)).toMatchObject({ status: 201, body: { status: 'applied' } });
-    // The same bytes and signature again: the key is the original's, so it is a duplicate, not a new change.
-    expect(await sendAsIs(c, captured)).toMatchObject({ status: 200, body: { status: 'duplicate' } });
+    // The same bytes and signature again: its nonce is known, so it is refused as a replay.
+    expect(await sendAsIs(c, captured)).toMatchObject({ status: 409, body: { error: 'replayed request' } });
+    // A client's retry is a new attempt (new timestamp and nonce) under the same key: a duplicate.
+    expect(await sendAsIs(c, signedHeaders(c))).toMatchObject({ status: 200, body: { status: 'duplicate' } });
     expect(await sendAsIs(c, { ...captured, 'idempotency-key': 'change-fresh' })).toMatchObject({
       status: 401,
       body: { error: 'bad signature' },
@@ -175,7 +185,7 @@ describe('reference receivers', () => {
     expect(old).toMatchObject({ status: 401, body: { error: 'signature timestamp outside the 300 s window' } });
     const future = await postChange(stale, { timestampSeconds: Math.floor(Date.now() / 1000) + 301 });
     expect(future.status).toBe(401);
-    expect((await admin(wms.port, 'GET', 'state')).body).toEqual({ received: 5, applied: 1, duplicates: 1, rejected: 3, outOfOrder: 0 });
+    expect((await admin(wms.port, 'GET', 'state')).body).toEqual({ received: 6, applied: 1, duplicates: 1, rejected: 4, outOfOrder: 0 });
     expect((await admin(wms.port, 'GET', 'stock')).body).toEqual([expect.objectContaining({ sku: 'SKU-R', onHand: 10, position: at(1) })]);
   });
 

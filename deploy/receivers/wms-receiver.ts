@@ -5,7 +5,14 @@
  */
 import { z } from 'zod';
 import { describeZodError } from './receiver-faults';
-import { startReceiver, type Parsed, type ReceiverDefinition, type ReceiverOptions, type RunningReceiver } from './receiver-server';
+import {
+  answerOf,
+  startReceiver,
+  type Parsed,
+  type ReceiverDefinition,
+  type ReceiverOptions,
+  type RunningReceiver,
+} from './receiver-server';
 import { readWmsStock, recordStockChange, type StockChangeRecord } from './receiver-store';
 
 const quantity = z.number().int().min(Number.MIN_SAFE_INTEGER).max(Number.MAX_SAFE_INTEGER);
@@ -36,9 +43,9 @@ export const wmsReceiver: ReceiverDefinition<StockChangeRecord> = {
   ingestPath: '/v1/stock-changes',
   parse: parseStockChange,
   skusOf: (change) => [change.sku],
-  async store(pool, change) {
-    const status = await recordStockChange(pool, change);
-    return status === 'applied' ? { status: 201, body: { status } } : { status: 200, body: { status } };
+  async store(pool, change, replay) {
+    const status = await recordStockChange(pool, change, replay);
+    return answerOf(status);
   },
   readStock: readWmsStock,
 };

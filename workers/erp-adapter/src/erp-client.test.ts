@@ -72,7 +72,9 @@ describe('ErpClient.post', () => {
     expect(seen!.headers.authorization).toBe('Bearer tok');
     expect(seen!.headers['idempotency-key']).toBe(posting.postingId);
     expect(seen!.headers['x-signature-timestamp']).toBe('1790000000');
-    const canonical = `POST\n/v1/postings\n${posting.postingId}\n1790000000\n${seen!.body}`;
+    const nonce = seen!.headers['x-signature-nonce'] as string;
+    expect(nonce).toMatch(/^[0-9a-f-]{36}$/);
+    const canonical = `POST\n/v1/postings\n${posting.postingId}\n1790000000\n${nonce}\n${seen!.body}`;
     expect(seen!.headers['x-signature']).toBe(`v1=${createHmac('sha256', 'secret').update(canonical).digest('hex')}`);
   });
 

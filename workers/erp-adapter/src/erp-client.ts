@@ -8,6 +8,7 @@ import {
   signedRequestHeaders,
   type HttpAnswer,
 } from '@inventory-cdc/shared';
+import { randomUUID } from 'node:crypto';
 import type { Posting } from './posting-builder';
 
 /** What the ERP made of a posting it accepted. */
@@ -88,7 +89,7 @@ export class ErpClient {
 
   /**
    * One attempt; `signal` aborts it (shutdown), `requestTimeoutMs` abandons it as retryable. The posting id
-   * is the idempotency key; each attempt is signed with its own timestamp (see `request-signature.ts`).
+   * is the idempotency key; each attempt is signed with its own timestamp and nonce (see `request-signature.ts`).
    */
   async post(posting: Posting, signal: AbortSignal): Promise<ErpAnswer> {
     const body = JSON.stringify(posting);
@@ -97,6 +98,7 @@ export class ErpClient {
       path: this.origin.targetOf(erpPostingsPath),
       idempotencyKey: posting.postingId,
       timestampSeconds: Math.floor(this.clock() / 1000),
+      nonce: randomUUID(),
       body,
     };
     const headers = {

@@ -105,7 +105,7 @@ describe('wmsCallOf', () => {
 describe('wmsRequestOf', () => {
   const call = wmsCallOf(consumed({ op: 'u', after: row(7, 3) }))!;
 
-  const attempt = { path: '/api/v1/stock-changes', timestampSeconds: 1_790_000_000 };
+  const attempt = { path: '/api/v1/stock-changes', timestampSeconds: 1_790_000_000, nonce: 'n0nce-0123456789abcdef' };
 
   it('posts the exact body with bearer auth, the idempotency key and an HMAC over method, target, key, time and bytes', () => {
     const request = wmsRequestOf(call, { token: 't0k', hmacSecret: 's3cret' }, attempt);
@@ -125,8 +125,9 @@ describe('wmsRequestOf', () => {
       'content-type': 'application/json',
       'idempotency-key': `wms-${position}`,
       'x-signature-timestamp': '1790000000',
+      'x-signature-nonce': 'n0nce-0123456789abcdef',
       'x-signature': `v1=${createHmac('sha256', 's3cret')
-        .update(`POST\n/api/v1/stock-changes\nwms-${position}\n1790000000\n${request.body}`)
+        .update(`POST\n/api/v1/stock-changes\nwms-${position}\n1790000000\nn0nce-0123456789abcdef\n${request.body}`)
         .digest('hex')}`,
     });
   });

@@ -95,23 +95,19 @@ export interface WmsAttempt {
   path: string;
   /** Unix seconds of this attempt: each retry is signed afresh, so it stays within the WMS's window. */
   timestampSeconds: number;
+  /** Unique to this attempt (the WMS refuses a nonce it has seen: a replayed request). */
+  nonce: string;
 }
 
 /**
  * The HTTP request for one attempt of a call. The body is serialised once, here, and never re-encoded by
  * the transport: the signature (see `shared/src/request-signature.ts`) covers the exact bytes sent, with
- * the method, the target, the idempotency key and the attempt's timestamp.
+ * the method, the target, the idempotency key and the attempt's timestamp and nonce.
  */
 export function wmsRequestOf(call: WmsCall, endpoint: Omit<WmsEndpoint, 'baseUrl'>, attempt: WmsAttempt): WmsRequest {
   const { sku, warehouse, onHand, reserved, available, position, op, commitTs } = call.change;
   const body = JSON.stringify({ sku, warehouse, onHand, reserved, available, position, op, commitTs });
-  const signed = {
-    method: 'POST',
-    path: attempt.path,
-    idempotencyKey: call.idempotencyKey,
-    timestampSeconds: attempt.timestampSeconds,
-    body,
-  };
+  const signed = { method: 'POST', idempotencyKey: call.idempotencyKey, ...attempt, body };
   return {
     headers: {
       authorization: `Bearer ${endpoint.token}`,

@@ -66,6 +66,7 @@ describe('HttpWmsTransport', () => {
       {
         signature: header(seen!.headers, 'x-signature'),
         timestamp: header(seen!.headers, 'x-signature-timestamp'),
+        nonce: header(seen!.headers, 'x-signature-nonce'),
         idempotencyKey: call.idempotencyKey,
       },
       signed,
