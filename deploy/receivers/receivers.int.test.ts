@@ -344,6 +344,16 @@ describe('reference receivers', () => {
       status: 400,
       body: { error: 'Idempotency-Key must be the postingId' },
     });
+    // A captured posting request re-sent as is: its nonce is known, so it is refused, not even a duplicate.
+    const body = JSON.stringify(posting('P-4', 1));
+    const signed = { method: 'POST', path: '/v1/postings', idempotencyKey: 'P-4', timestampSeconds: Math.floor(Date.now() / 1000), body };
+    const captured = { authorization: `Bearer ${token}`, ...signedRequestHeaders({ ...signed, nonce: randomUUID() }, hmacSecret) };
+    expect(await send(erp.port, '/v1/postings', { body, signed: false, headers: captured })).toMatchObject({ status: 201 });
+    expect(await send(erp.port, '/v1/postings', { body, signed: false, headers: captured })).toMatchObject({
+      status: 409,
+      body: { error: 'replayed request' },
+    });
+    expect((await admin(erp.port, 'GET', 'state')).body).toMatchObject({ applied: 3, duplicates: 1, rejected: 2 });
     await admin(erp.port, 'PUT', 'faults', { rejectSkus: ['SKU-2'] });
     expect(await post(posting('P-3', 1))).toMatchObject({ status: 400, body: { error: 'sku rejected' } });
   });
