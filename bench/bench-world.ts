@@ -1,4 +1,4 @@
-import { createKafka, createLogger } from '@inventory-cdc/shared';
+import { createKafka, createLogger, sqlIdentifier } from '@inventory-cdc/shared';
 import { inventoryDdl, seedStock, skuName, type LocalStackEndpoints } from '@inventory-cdc/shared/testing';
 import { readFileSync } from 'node:fs';
 import { Client, Pool } from 'pg';
@@ -52,8 +52,8 @@ export class BenchWorld {
     if (options.receivers) {
       const admin = new Client({ connectionString: stack.shards[0]!.url });
       await admin.connect();
-      await admin.query(`drop database if exists ${schema}_receivers with (force)`);
-      await admin.query(`create database ${schema}_receivers`);
+      await admin.query(`drop database if exists ${sqlIdentifier(`${schema}_receivers`)} with (force)`);
+      await admin.query(`create database ${sqlIdentifier(`${schema}_receivers`)}`);
       await admin.end();
       const url = new URL(stack.shards[0]!.url);
       url.pathname = `/${schema}_receivers`;
@@ -63,7 +63,7 @@ export class BenchWorld {
     await Promise.all(
       world.pools.map(async (pool) => {
         await pool.query(inventoryDdl(schema));
-        await pool.query(`alter table ${schema}.stock replica identity full`);
+        await pool.query(`alter table ${sqlIdentifier(schema)}.stock replica identity full`);
       }),
     );
     await seedStock(world.pools, schema, skus, 1_000_000);
@@ -85,14 +85,14 @@ export class BenchWorld {
         await pool.query('select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name = $1 and not active', [
           slot,
         ]);
-        await pool.query(`drop publication if exists ${slot}`);
-        await pool.query(`drop schema if exists ${this.schema} cascade`);
+        await pool.query(`drop publication if exists ${sqlIdentifier(slot)}`);
+        await pool.query(`drop schema if exists ${sqlIdentifier(this.schema)} cascade`);
         await pool.end();
       }),
     );
     const admin = new Client({ connectionString: this.stack.shards[0]!.url });
     await admin.connect();
-    await admin.query(`drop database if exists ${this.schema}_receivers with (force)`);
+    await admin.query(`drop database if exists ${sqlIdentifier(`${this.schema}_receivers`)} with (force)`);
     await admin.end();
     await this.redis.flushdb();
     this.redis.disconnect();

@@ -1,4 +1,4 @@
-import { MetricNames } from '@inventory-cdc/shared';
+import { MetricNames, sqlIdentifier } from '@inventory-cdc/shared';
 import { bucketsOf, bucketsSince, histogramQuantile, scrapeSamples, waitFor, type Bucket } from '@inventory-cdc/shared/testing';
 import { shardOf } from '@inventory-cdc/shared';
 import Redis from 'ioredis';
@@ -104,7 +104,7 @@ async function measureLevel(world: BenchWorld, rate: number, seconds: number): P
   const otherWarehouses = Number(
     (
       await hotPool.query<{ total: string }>(
-        `select sum(on_hand)::text as total from ${world.schema}.stock where sku = $1 and warehouse <> 'WH-A'`,
+        `select sum(on_hand)::text as total from ${sqlIdentifier(world.schema)}.stock where sku = $1 and warehouse <> 'WH-A'`,
         [hot],
       )
     ).rows[0]!.total,
@@ -143,7 +143,7 @@ async function measureLevel(world: BenchWorld, rate: number, seconds: number): P
       const pool = isHot ? hotPool : world.pools[shardOf(sku, world.pools.length)]!;
       const work = pool
         .query<{ onHand: number }>(
-          `update ${world.schema}.stock set on_hand = on_hand ${isHot ? '+' : '-'} 1 where sku = $1 and warehouse = $2 returning on_hand as "onHand"`,
+          `update ${sqlIdentifier(world.schema)}.stock set on_hand = on_hand ${isHot ? '+' : '-'} 1 where sku = $1 and warehouse = $2 returning on_hand as "onHand"`,
           [sku, isHot ? 'WH-A' : 'WH-B'],
         )
         .then((result) => {

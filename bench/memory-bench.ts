@@ -1,3 +1,4 @@
+import { sqlIdentifier } from '@inventory-cdc/shared';
 import { printTable, median, saveResults } from './bench-report';
 import { BenchWorld, peakRssBytes } from './bench-world';
 import { sinkReached } from './pipeline-probe';
@@ -24,7 +25,7 @@ export async function memoryBench(options: MemoryBenchOptions): Promise<void> {
       await sinkReached(cache, 300, 120_000);
       const started = Date.now();
       await world.pools[0]!.query(
-        `insert into ${world.schema}.stock (sku, warehouse, on_hand) select 'BIG-' || lpad(g::text, 8, '0'), 'WH-A', g % 1000 from generate_series(1, $1::int) g`,
+        `insert into ${sqlIdentifier(world.schema)}.stock (sku, warehouse, on_hand) select 'BIG-' || lpad(g::text, 8, '0'), 'WH-A', g % 1000 from generate_series(1, $1::int) g`,
         [options.rows],
       );
       const doneAt = await sinkReached(cache, 300 + options.rows, 900_000);

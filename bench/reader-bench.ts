@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
+import { sqlIdentifier } from '@inventory-cdc/shared';
 import { Client } from 'pg';
 import { stackUp } from '../deploy/local/stack';
 import { postgresBinDir } from '../deploy/local/stack-postgres';
@@ -91,17 +92,20 @@ async function writeBacklog(shard: ShardBacklog['shard'], run: number, options: 
   await client.connect();
   try {
     const seedRows = 10_000;
-    await client.query(`create schema ${schema}; create table ${schema}.t (id int4 primary key, v int4 not null, label text not null)`);
-    await client.query(`insert into ${schema}.t select g, 0, md5(g::text) from generate_series(1, ${seedRows}) g`);
+    const table = `${sqlIdentifier(schema)}.t`;
+    await client.query(
+      `create schema ${sqlIdentifier(schema)}; create table ${table} (id int4 primary key, v int4 not null, label text not null)`,
+    );
+    await client.query(`insert into ${table} select g, 0, md5(g::text) from generate_series(1, ${seedRows}) g`);
     const publication = `${schema}_pub`;
-    await client.query(`create publication ${publication} for table ${schema}.t`);
+    await client.query(`create publication ${sqlIdentifier(publication)} for table ${table}`);
     const readerSlot = `${schema}_reader`;
     const recvSlot = `${schema}_recv`;
     await client.query(`select pg_create_logical_replication_slot($1, 'pgoutput')`, [readerSlot]);
     await client.query(`select pg_create_logical_replication_slot($1, 'pgoutput')`, [recvSlot]);
 
     const script = join(tmpdir(), `${schema}.pgbench.sql`);
-    writeFileSync(script, `\\set id random(1, ${seedRows})\nupdate ${schema}.t set v = v + 1 where id = :id;\n`);
+    writeFileSync(script, `\\set id random(1, ${seedRows})\nupdate ${table} set v = v + 1 where id = :id;\n`);
     const clients = options.clients;
     if (options.singleTransactions > 0)
       await execute(join(bin, 'pgbench'), [
@@ -124,7 +128,7 @@ async function writeBacklog(shard: ShardBacklog['shard'], run: number, options: 
       ]);
     for (let first = 1; first <= options.bulkRows; first += options.bulkTransactionRows) {
       const last = Math.min(options.bulkRows, first + options.bulkTransactionRows - 1);
-      await client.query(`insert into ${schema}.t select ${seedRows} + g, 0, md5(g::text) from generate_series(${first}, ${last}) g`);
+      await client.query(`insert into ${table} select ${seedRows} + g, 0, md5(g::text) from generate_series(${first}, ${last}) g`);
     }
     const end = await client.query<{ lsn: string }>('select pg_current_wal_insert_lsn()::text as lsn');
     const singles = options.singleTransactions > 0 ? Math.ceil(options.singleTransactions / clients) * clients : 0;
@@ -289,7 +293,9 @@ async function cleanup(backlog: ShardBacklog): Promise<void> {
   await client.query(`select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name = any($1) and not active`, [
     [backlog.readerSlot, backlog.recvSlot],
   ]);
-  await client.query(`drop publication if exists ${backlog.publication}; drop schema ${backlog.schema} cascade`);
+  await client.query(
+    `drop publication if exists ${sqlIdentifier(backlog.publication)}; drop schema ${sqlIdentifier(backlog.schema)} cascade`,
+  );
   await client.end();
 }
 

@@ -1,4 +1,4 @@
-import { MetricNames, shardOf } from '@inventory-cdc/shared';
+import { MetricNames, shardOf, sqlIdentifier } from '@inventory-cdc/shared';
 import { median, printTable, saveResults } from './bench-report';
 import { BenchWorld } from './bench-world';
 import { counter, sinkReached } from './pipeline-probe';
@@ -38,7 +38,9 @@ export async function scalingBench(options: ScalingBenchOptions): Promise<void> 
             let rows = 0;
             for (let offset = 0; rows < target; offset = (offset + rowsPerTransaction / 3) % mine.length) {
               const batch = mine.slice(offset, offset + rowsPerTransaction / 3);
-              const result = await pool.query(`update ${world.schema}.stock set on_hand = on_hand - 1 where sku = any($1)`, [batch]);
+              const result = await pool.query(`update ${sqlIdentifier(world.schema)}.stock set on_hand = on_hand - 1 where sku = any($1)`, [
+                batch,
+              ]);
               rows += result.rowCount ?? 0;
             }
             return rows;

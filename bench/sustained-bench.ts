@@ -3,6 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { sqlIdentifier } from '@inventory-cdc/shared';
 import { Client } from 'pg';
 import { stackUp } from '../deploy/local/stack';
 import { postgresBinDir } from '../deploy/local/stack-postgres';
@@ -31,9 +32,12 @@ export async function sustainedBench(options: SustainedBenchOptions): Promise<vo
   const control = new Client({ connectionString: shard.url });
   await control.connect();
   const rows = 10_000;
-  await control.query(`create schema ${schema}; create table ${schema}.t (id int4 primary key, v int4 not null, label text not null)`);
-  await control.query(`insert into ${schema}.t select g, 0, md5(g::text) from generate_series(1, ${rows}) g`);
-  await control.query(`create publication ${schema}_pub for table ${schema}.t`);
+  const table = `${sqlIdentifier(schema)}.t`;
+  await control.query(
+    `create schema ${sqlIdentifier(schema)}; create table ${table} (id int4 primary key, v int4 not null, label text not null)`,
+  );
+  await control.query(`insert into ${table} select g, 0, md5(g::text) from generate_series(1, ${rows}) g`);
+  await control.query(`create publication ${sqlIdentifier(`${schema}_pub`)} for table ${table}`);
   const slot = `${schema}_reader`;
   await control.query(`select pg_create_logical_replication_slot($1, 'pgoutput')`, [slot]);
   const worker = benchReader({
@@ -51,7 +55,7 @@ export async function sustainedBench(options: SustainedBenchOptions): Promise<vo
   try {
     await worker.waitReady(readerPort);
     const script = join(tmpdir(), `${schema}.pgbench.sql`);
-    writeFileSync(script, `\\set id random(1, ${rows})\nupdate ${schema}.t set v = v + 1 where id = :id;\n`);
+    writeFileSync(script, `\\set id random(1, ${rows})\nupdate ${table} set v = v + 1 where id = :id;\n`);
     const writer = pgbench(bin, shard, script, options);
     const started = Date.now();
     const startLsn = await walLsn(control);
@@ -88,7 +92,7 @@ export async function sustainedBench(options: SustainedBenchOptions): Promise<vo
   } finally {
     await worker.terminate();
     await control.query(`select pg_drop_replication_slot($1)`, [slot]).catch(() => undefined);
-    await control.query(`drop publication if exists ${schema}_pub; drop schema ${schema} cascade`);
+    await control.query(`drop publication if exists ${sqlIdentifier(`${schema}_pub`)}; drop schema ${sqlIdentifier(schema)} cascade`);
     await control.end();
   }
 }

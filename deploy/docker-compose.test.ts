@@ -130,6 +130,50 @@ describe('docker-compose.yml', () => {
     expect(problems).toEqual([]);
   });
 
+  it('puts no secret on a command line: commands name secret files, never read them into arguments', () => {
+    const secretValues = Object.values(config.secrets ?? {}).map((secret) => readFileSync(secret.file!, 'utf8').trim());
+    const problems = services.flatMap(([name, service]) => {
+      const command = [service.command ?? []].flat().join(' ');
+      return [
+        ...(/\$\(|`|cat \/run\/secrets/.test(command) ? [`${name}: command reads a secret into its arguments: ${command}`] : []),
+        ...secretValues.filter((value) => command.includes(value)).map(() => `${name}: command holds a secret`),
+        ...(/--(token|hmac-secret|password)[ =]/.test(command) ? [`${name}: secret option given inline`] : []),
+        ...(/:\/\/[^/@\s]+:[^/@\s]+@/.test(command) ? [`${name}: URL with a password`] : []),
+      ];
+    });
+    expect(problems).toEqual([]);
+    for (const receiver of receivers) {
+      expect([config.services[receiver]!.command].flat()).toEqual(
+        expect.arrayContaining(['--database-password-file=/run/secrets/pg_password', `--token-file=/run/secrets/${receiver}_token`]),
+      );
+    }
+  });
+
+  it('lets the readers and the rebuild log in as the least-privilege role, made by the shards’ init script', () => {
+    const reader = YAML.parse(readFileSync(join(root, 'deploy', 'config', 'wal-reader.yaml'), 'utf8')) as {
+      shard: { connection: { user: string } };
+      capture: { tables: string[]; schemas?: string[]; publicationName: string };
+    };
+    expect(reader.shard.connection.user).toBe('cdc_reader');
+    // A schema publication may only be made by a superuser: the role captures named tables.
+    expect(reader.capture.schemas).toBeUndefined();
+    const cache = YAML.parse(readFileSync(join(root, 'deploy', 'config', 'redis-cache.yaml'), 'utf8')) as {
+      rebuild: { shards: { connection: { user: string; passwordFile: string } }[] };
+    };
+    expect(cache.rebuild.shards.map((shard) => shard.connection)).toEqual(
+      cache.rebuild.shards.map(() => expect.objectContaining({ user: 'cdc_reader', passwordFile: '/run/secrets/cdc_reader_password' })),
+    );
+    for (const name of readers) {
+      expect(config.services[name]!.environment?.CDC__SHARD__CONNECTION__PASSWORD_FILE).toBe('/run/secrets/cdc_reader_password');
+      expect(secretNames(config.services[name]!)).toEqual(['cdc_reader_password']);
+    }
+    const init = readFileSync(join(root, 'deploy', 'docker', 'postgres-init', '02-reader-role.sh'), 'utf8');
+    expect(init).toContain('create role cdc_reader login replication nosuperuser');
+    expect(init).toContain(`create publication ${reader.capture.publicationName} for table ${reader.capture.tables.join(', ')};`);
+    expect(init).toContain(`grant select on ${reader.capture.tables.join(', ')} to cdc_reader;`);
+    for (const shard of ['postgres-0', 'postgres-1']) expect(secretNames(config.services[shard]!)).toContain('cdc_reader_password');
+  });
+
   it('points each adapter at its receiver and Prometheus at every worker', () => {
     for (const system of ['wms', 'erp']) {
       const file = YAML.parse(readFileSync(join(root, 'deploy', 'config', `${system}-adapter.yaml`), 'utf8')) as Record<

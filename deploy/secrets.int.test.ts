@@ -1,14 +1,21 @@
-import { FleetFixture, type WorkerProcess, restock, uniqueName, waitFor, warehouses } from '@inventory-cdc/shared/testing';
+import {
+  FleetFixture,
+  ManagedProcess,
+  type WorkerProcess,
+  buildWorkspace,
+  restock,
+  uniqueName,
+  waitFor,
+  warehouses,
+} from '@inventory-cdc/shared/testing';
 import { Redis } from 'ioredis';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Client, Pool } from 'pg';
-import { startErpReceiver } from './receivers/erp-receiver';
-import type { RunningReceiver } from './receivers/receiver-server';
 import { readCounts } from './receivers/receiver-store';
-import { startWmsReceiver } from './receivers/wms-receiver';
 import { dropReaderRole, ensureReaderRole } from './security/reader-role';
 import { dropRedisUser, ensureRedisCacheUser } from './security/redis-acl';
 
@@ -22,6 +29,7 @@ const secrets = {
   erpToken: plant('erptoken'),
   erpHmac: plant('erphmac'),
   kafkaSasl: plant('sasl'),
+  wrongPostgres: plant('wrongpg'),
 };
 const secretDir = mkdtempSync(join(tmpdir(), 'fleet-secrets-'));
 const secretFile = (name: keyof typeof secrets): string => {
@@ -29,6 +37,49 @@ const secretFile = (name: keyof typeof secrets): string => {
   writeFileSync(file, `${secrets[name]}\n`, { mode: 0o600 });
   return file;
 };
+
+/** A process's command line as the kernel shows it to every user (`ps`), arguments joined by spaces. */
+function commandLineOf(pid: number | undefined): string {
+  return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+/** A reference receiver run as compose runs it: its own process, every secret from a file. */
+function receiverProcess(kind: 'wms' | 'erp', port: number, databaseUrl: URL, name: string): ManagedProcess {
+  const withoutPassword = new URL(databaseUrl);
+  withoutPassword.password = '';
+  return new ManagedProcess(
+    name,
+    [
+      resolve(__dirname, '..', 'dist', 'deploy', 'receivers', 'receiver-cli.js'),
+      kind,
+      '--port',
+      String(port),
+      `--database-url=${withoutPassword.toString()}`,
+      `--database-password-file=${secretFile('postgres')}`,
+      `--token-file=${secretFile(kind === 'wms' ? 'wmsToken' : 'erpToken')}`,
+      `--hmac-secret-file=${secretFile(kind === 'wms' ? 'wmsHmac' : 'erpHmac')}`,
+    ],
+    {},
+  );
+}
+
+async function receiverReady(process: ManagedProcess, port: number): Promise<void> {
+  await waitFor(`${process.name} answering`, async () => {
+    if (!process.isRunning()) throw new Error(`${process.name} exited (see ${process.logFile})`);
+    return (await fetch(`http://127.0.0.1:${port}/admin/state`).catch(() => undefined))?.status === 200;
+  });
+}
 
 function leaksIn(text: string): string[] {
   return Object.entries(secrets)
@@ -42,8 +93,7 @@ describe('secrets are never printed (every worker, real credentials)', () => {
   let redisAdmin: Redis;
   let receiverDb: Pool;
   let database: string;
-  let wms: RunningReceiver;
-  let erp: RunningReceiver;
+  const receivers: { process: ManagedProcess; port: number }[] = [];
   const role = uniqueName('cdc_reader');
   const redisUser = uniqueName('cdc_cache');
   const workers: { process: WorkerProcess; port: number }[] = [];
@@ -74,8 +124,15 @@ describe('secrets are never printed (every worker, real credentials)', () => {
     const databaseUrl = new URL(shard.url);
     databaseUrl.pathname = `/${database}`;
     receiverDb = new Pool({ connectionString: databaseUrl.toString(), max: 2 });
-    wms = await startWmsReceiver({ port: 0, databaseUrl: databaseUrl.toString(), token: secrets.wmsToken, hmacSecret: secrets.wmsHmac });
-    erp = await startErpReceiver({ port: 0, databaseUrl: databaseUrl.toString(), token: secrets.erpToken, hmacSecret: secrets.erpHmac });
+    buildWorkspace();
+    for (const kind of ['wms', 'erp'] as const) {
+      const port = await freePort();
+      const process = receiverProcess(kind, port, databaseUrl, `${database}-${kind}-receiver`);
+      process.start();
+      receivers.push({ process, port });
+    }
+    await Promise.all(receivers.map(({ process, port }) => receiverReady(process, port)));
+    const [wms, erp] = receivers as [(typeof receivers)[0], (typeof receivers)[0]];
 
     const connection = { host: shard.host, port: shard.port, database: shard.database, user: role };
     const sinkTopics = { CDC__TOPICS__PREFIX: fleet.prefix, CDC__TOPICS__STOCK_SCHEMA: fleet.schema, CDC__LOG__LEVEL: 'debug' };
@@ -122,8 +179,7 @@ describe('secrets are never printed (every worker, real credentials)', () => {
 
   afterAll(async () => {
     await fleet?.cleanup();
-    await wms?.close();
-    await erp?.close();
+    await Promise.all(receivers.map(({ process }) => process.terminate()));
     await receiverDb?.end();
     await admin?.query(`drop database if exists ${database} with (force)`).catch(() => undefined);
     await redisAdmin?.del(...skus.map((sku) => `cdc:stock:{${sku}}`));
@@ -150,17 +206,71 @@ describe('secrets are never printed (every worker, real credentials)', () => {
     expect(rejected).toBe(0);
   });
 
-  it('no worker log and no /metrics output contains a planted secret', async () => {
+  it('no worker or receiver command line (what `ps` shows every user) contains a planted secret', () => {
+    const running = [...workers, ...receivers];
+    expect(running.map(({ process }) => process.isRunning())).toEqual(running.map(() => true));
+    for (const { process } of running) {
+      const commandLine = commandLineOf(process.pid);
+      expect(commandLine).toContain('.js');
+      expect({ process: process.name, leaks: leaksIn(commandLine) }).toEqual({ process: process.name, leaks: [] });
+    }
+  });
+
+  it('no worker log, no receiver log and no /metrics output contains a planted secret', async () => {
     for (const { process, port } of workers) {
       const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
       expect({ worker: process.name, leaks: leaksIn(metrics) }).toEqual({ worker: process.name, leaks: [] });
     }
-    await Promise.all(workers.map((worker) => worker.process.terminate()));
+    await Promise.all([...workers, ...receivers].map(({ process }) => process.terminate()));
     for (const { process } of workers) {
       const log = readFileSync(process.logFile, 'utf8');
       expect(log).toContain('"msg":"starting"');
       expect({ worker: process.name, leaks: leaksIn(log) }).toEqual({ worker: process.name, leaks: [] });
     }
+    for (const { process } of receivers) {
+      const log = readFileSync(process.logFile, 'utf8');
+      expect(log).toContain('receiver listening');
+      expect({ receiver: process.name, leaks: leaksIn(log) }).toEqual({ receiver: process.name, leaks: [] });
+    }
+  });
+
+  it('a refused Postgres login is reported without the password tried', async () => {
+    const shard = fleet.shards[0]!;
+    const wrongFile = secretFile('wrongPostgres');
+    const { process } = fleet.worker('wal-reader', {
+      CDC__SHARD__ID: String(shard.id),
+      CDC__SHARD__CONNECTION__HOST: shard.host,
+      CDC__SHARD__CONNECTION__PORT: String(shard.port),
+      CDC__SHARD__CONNECTION__DATABASE: shard.database,
+      CDC__SHARD__CONNECTION__USER: role,
+      CDC__SHARD__CONNECTION__PASSWORD_FILE: wrongFile,
+      CDC__CAPTURE__TABLES: `[${fleet.schema}.stock]`,
+      CDC__TOPICS__PREFIX: `${fleet.prefix}_wrong`,
+    });
+    process.start();
+    expect(leaksIn(commandLineOf(process.pid))).toEqual([]);
+    await waitFor(
+      'the refused login in the log',
+      () => readFileSync(process.logFile, 'utf8').includes('password authentication failed'),
+      30_000,
+    );
+    await process.terminate();
+    const output = readFileSync(process.logFile, 'utf8');
+    expect(leaksIn(output)).toEqual([]);
+  });
+
+  it('a config file that fails to parse on the line of a secret is reported by line, without the line', async () => {
+    const file = join(secretDir, 'broken-wms-adapter.yaml');
+    writeFileSync(
+      file,
+      `serviceName: broken\nwms:\n  baseUrl: http://127.0.0.1:1\n  token: "${secrets.wmsToken}\n  hmacSecret: ${secrets.wmsHmac}\n`,
+    );
+    const { process } = fleet.worker('wms-adapter', { CDC_CONFIG_FILE: file });
+    process.start();
+    expect(await process.exitCode()).toBe(2);
+    const output = readFileSync(process.logFile, 'utf8');
+    expect(output).toMatch(/YAML syntax error \w+ at line \d+/);
+    expect(leaksIn(output)).toEqual([]);
   });
 
   it.each([

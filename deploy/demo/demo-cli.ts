@@ -1,4 +1,4 @@
-import { createKafka, createLogger, shardOf } from '@inventory-cdc/shared';
+import { createKafka, createLogger, shardOf, sqlIdentifier } from '@inventory-cdc/shared';
 import { inventoryDdl, seedStock, skuName, waitFor, warehouses } from '@inventory-cdc/shared/testing';
 import Redis from 'ioredis';
 import { randomBytes } from 'node:crypto';
@@ -50,11 +50,11 @@ async function prepareShards(
       for (const { pubname } of (
         await client.query<{ pubname: string }>(`select pubname from pg_publication where pubname like 'cdc\\_demo\\_%'`)
       ).rows)
-        await client.query(`drop publication ${pubname}`);
-      await client.query(`drop schema if exists ${schema} cascade`);
+        await client.query(`drop publication ${sqlIdentifier(pubname)}`);
+      await client.query(`drop schema if exists ${sqlIdentifier(schema)} cascade`);
       await client.query(inventoryDdl(schema));
       // The ERP's postings are deltas: they need whole before images of every stock update.
-      await client.query(`alter table ${schema}.stock replica identity full`);
+      await client.query(`alter table ${sqlIdentifier(schema)}.stock replica identity full`);
       await ensureReaderRole(client, {
         role: readerRole,
         password: readerPassword,
@@ -67,15 +67,18 @@ async function prepareShards(
   // The sale's SKUs start with more stock, so the sale lasts; replenishment keeps it going.
   const hotStock = Math.max(seedOnHand, options.buyers * 2);
   for (const sku of hotSkus)
-    await shards[shardOf(sku, shards.length)]!.query(`update ${schema}.stock set on_hand = $2 where sku = $1`, [sku, hotStock]);
+    await shards[shardOf(sku, shards.length)]!.query(`update ${sqlIdentifier(schema)}.stock set on_hand = $2 where sku = $1`, [
+      sku,
+      hotStock,
+    ]);
 }
 
 async function recreateDatabase(adminUrl: string, database: string): Promise<string> {
   const admin = new Client({ connectionString: adminUrl });
   await admin.connect();
   try {
-    await admin.query(`drop database if exists ${database} with (force)`);
-    await admin.query(`create database ${database}`);
+    await admin.query(`drop database if exists ${sqlIdentifier(database)} with (force)`);
+    await admin.query(`create database ${sqlIdentifier(database)}`);
   } finally {
     await admin.end();
   }

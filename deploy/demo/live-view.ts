@@ -1,4 +1,4 @@
-import { MetricNames } from '@inventory-cdc/shared';
+import { MetricNames, sqlIdentifier } from '@inventory-cdc/shared';
 import { bucketsOf, bucketsSince, histogramQuantile, maxOf, scrapeSamples, sumOf, type Sample } from '@inventory-cdc/shared/testing';
 import type Redis from 'ioredis';
 import type { Pool } from 'pg';
@@ -72,7 +72,7 @@ export class LiveView {
       this.hotSkus.map(async (sku) => {
         const [truth, cached] = await Promise.all([
           this.pools[this.shardOfSku(sku)]!.query<{ available: string | null }>(
-            `select sum(on_hand - reserved)::text as available from ${this.schema}.stock where sku = $1`,
+            `select sum(on_hand - reserved)::text as available from ${sqlIdentifier(this.schema)}.stock where sku = $1`,
             [sku],
           ),
           this.redis.hget(`cdc:stock:{${sku}}`, 'av'),

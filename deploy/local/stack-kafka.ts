@@ -7,7 +7,8 @@
  *
  * Besides the PLAINTEXT listener everything uses, a SASL_PLAINTEXT listener (PLAIN, SCRAM-SHA-256/512) on
  * its own port lets tests prove the fleet's SASL settings against a real broker. Its users are fixed local
- * development credentials (`localKafkaSasl`).
+ * development credentials (`localKafkaSasl`). An SSL listener on the next port presents the stack's
+ * development certificate (`stack-tls.ts`), so tests can prove the fleet's Kafka TLS settings (`localKafkaTls`).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -16,6 +17,7 @@ import { KAFKA_VERSION, STACK_HOST, cacheDir, portPlan, stackDir } from './stack
 import { type LogFn, StackError, portAnswers, runCommand, spawnDetached } from './stack-process';
 import { defaultJava, runMaven } from './stack-jvm';
 import type { StackService } from './stack-service';
+import { ensureLocalStackTls, localStackTls } from './stack-tls';
 
 const MAIN_CLASS = 'kafka.Kafka';
 const STORAGE_TOOL = 'kafka.tools.StorageTool';
@@ -24,6 +26,16 @@ const CONFIG_TOOL = 'kafka.admin.ConfigCommand';
 /** The SASL listener's port: next to the controller's, so the port plan needs no new base port. */
 function saslPort(plan = portPlan()): number {
   return plan.kafkaController + 1;
+}
+
+/** The SSL listener's port: after the SASL listener's. */
+function sslPort(plan = portPlan()): number {
+  return plan.kafkaController + 2;
+}
+
+/** The local stack's SSL listener and the CA its certificate is signed by. */
+export function localKafkaTls(): { broker: string; caFile: string } {
+  return { broker: `${STACK_HOST}:${sslPort()}`, caFile: localStackTls().caFile };
 }
 
 export interface LocalKafkaSasl {
@@ -50,16 +62,19 @@ const scramMechanisms = ['SCRAM-SHA-256', 'SCRAM-SHA-512'] as const;
 function serverProperties(brokerPort: number, controllerPort: number, logDir: string): string {
   const sasl = localKafkaSasl();
   const saslListener = `SASL_PLAINTEXT://${sasl.broker}`;
+  const sslListener = `SSL://${localKafkaTls().broker}`;
   return [
     '# Written by deploy/local/stack-kafka.ts on every start; edits are overwritten.',
     'process.roles=broker,controller',
     'node.id=1',
     `controller.quorum.voters=1@${STACK_HOST}:${controllerPort}`,
-    `listeners=PLAINTEXT://${STACK_HOST}:${brokerPort},CONTROLLER://${STACK_HOST}:${controllerPort},${saslListener}`,
-    `advertised.listeners=PLAINTEXT://${STACK_HOST}:${brokerPort},${saslListener}`,
+    `listeners=PLAINTEXT://${STACK_HOST}:${brokerPort},CONTROLLER://${STACK_HOST}:${controllerPort},${saslListener},${sslListener}`,
+    `advertised.listeners=PLAINTEXT://${STACK_HOST}:${brokerPort},${saslListener},${sslListener}`,
     'controller.listener.names=CONTROLLER',
     'inter.broker.listener.name=PLAINTEXT',
-    'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT',
+    'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL',
+    'listener.name.ssl.ssl.keystore.type=PEM',
+    `listener.name.ssl.ssl.keystore.location=${localStackTls().keystoreFile}`,
     'listener.name.sasl_plaintext.sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512',
     `listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_${sasl.plain.username}="${sasl.plain.password}";`,
     ...scramMechanisms.map(
@@ -171,7 +186,7 @@ export function kafkaService(): StackService {
 
   return {
     name: 'kafka',
-    ports: [plan.kafka, plan.kafkaController, saslPort(plan)],
+    ports: [plan.kafka, plan.kafkaController, saslPort(plan), sslPort(plan)],
     // The properties path is in the command line and unique to this checkout's stack.
     marker: propsFile,
     pidFile: path.join(dir, 'kafka.pid'),
@@ -182,6 +197,7 @@ export function kafkaService(): StackService {
     async prepare(log) {
       const java = defaultJava();
       classpath = await kafkaClasspath(log);
+      await ensureLocalStackTls(log);
       fs.mkdirSync(logDir, { recursive: true });
       fs.writeFileSync(propsFile, serverProperties(plan.kafka, plan.kafkaController, logDir));
       fs.writeFileSync(log4jFile, log4jProperties(serverLog));
@@ -222,6 +238,8 @@ export function kafkaService(): StackService {
 
     // SCRAM users are written at format time; storage formatted before they existed gets them here.
     async afterReady(log) {
+      if (!(await portAnswers(sslPort(plan))))
+        log(`kafka: the running broker has no SSL listener on ${sslPort(plan)} yet; it gets one at its next start (stack:down, stack:up)`);
       if (await scramUserLogsIn()) return;
       if (!(await portAnswers(saslPort(plan)))) {
         // KRaft refuses to change advertised listeners at runtime, so only a restart adds the listener.

@@ -11,6 +11,7 @@ import { Client } from 'pg';
 import { SHARD_DATABASE, SHARD_USER, STACK_HOST, portPlan, stackDir } from './stack-plan';
 import { type LogFn, StackError, findExecutable, isExecutable, logSizes, logTail, readPidFile, runCommand } from './stack-process';
 import type { StackService } from './stack-service';
+import { ensureLocalStackTls } from './stack-tls';
 
 const INSTALL_HINT = 'apt-get install postgresql';
 
@@ -32,6 +33,10 @@ function stackConf(port: number, socketDir: string): string {
     'full_page_writes = off',
     "shared_buffers = '128MB'",
     'logging_collector = off',
+    // TLS on offer (not required: pg_hba's host lines take both), with the stack's development CA.
+    'ssl = on',
+    "ssl_cert_file = 'server.crt'",
+    "ssl_key_file = 'server.key'",
     '',
   ].join('\n');
 }
@@ -166,6 +171,17 @@ export function postgresService(shard: number): StackService {
       if (socketDir !== shardDir) {
         fs.mkdirSync(socketDir, { recursive: true, mode: 0o755 });
         await giveToPostgres(socketDir);
+      }
+      // Postgres reads its key only when owned by its user and not readable by others.
+      const tls = await ensureLocalStackTls(log);
+      for (const [source, target, mode] of [
+        [tls.certFile, 'server.crt', 0o644],
+        [tls.keyFile, 'server.key', 0o600],
+      ] as const) {
+        const file = path.join(dataDir, target);
+        fs.copyFileSync(source, file);
+        fs.chmodSync(file, mode);
+        await giveToPostgres(file);
       }
       const confFile = path.join(dataDir, 'stack.conf');
       fs.writeFileSync(confFile, stackConf(port, socketDir));

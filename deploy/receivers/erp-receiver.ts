@@ -6,7 +6,14 @@
  */
 import { z } from 'zod';
 import { describeZodError } from './receiver-faults';
-import { startReceiver, type Parsed, type ReceiverDefinition, type ReceiverOptions, type RunningReceiver } from './receiver-server';
+import {
+  answerOf,
+  startReceiver,
+  type Parsed,
+  type ReceiverDefinition,
+  type ReceiverOptions,
+  type RunningReceiver,
+} from './receiver-server';
 import { readErpNetStock, recordPosting, type PostingRecord } from './receiver-store';
 
 const delta = z.number().int().min(Number.MIN_SAFE_INTEGER).max(Number.MAX_SAFE_INTEGER);
@@ -28,9 +35,14 @@ export const postingSchema = z.object({
 
 export type Posting = z.infer<typeof postingSchema>;
 
-function parsePosting(body: unknown): Parsed<PostingRecord> {
+/**
+ * The posting id is what the ERP deduplicates on, so the signed `Idempotency-Key` must be it: a posting
+ * cannot then be booked again under a key of its own.
+ */
+function parsePosting(body: unknown, idempotencyKey: string): Parsed<PostingRecord> {
   const parsed = postingSchema.safeParse(body);
   if (!parsed.success) return { ok: false, error: describeZodError(parsed.error) };
+  if (parsed.data.postingId !== idempotencyKey) return { ok: false, error: 'Idempotency-Key must be the postingId' };
   return { ok: true, value: parsed.data };
 }
 
@@ -39,9 +51,9 @@ export const erpReceiver: ReceiverDefinition<PostingRecord> = {
   ingestPath: '/v1/postings',
   parse: parsePosting,
   skusOf: (posting) => posting.lines.map((line) => line.sku),
-  async store(pool, posting) {
-    const status = await recordPosting(pool, posting);
-    return status === 'booked' ? { status: 201, body: { status } } : { status: 200, body: { status } };
+  async store(pool, posting, replay) {
+    const status = await recordPosting(pool, posting, replay);
+    return answerOf(status);
   },
   readStock: readErpNetStock,
 };

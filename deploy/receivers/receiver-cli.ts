@@ -1,8 +1,10 @@
 /**
- * `tsx deploy/receivers/receiver-cli.ts wms|erp --port N --database-url postgres://… --token T --hmac-secret S [--host H] [--log-level L]`
+ * `tsx deploy/receivers/receiver-cli.ts wms|erp --port N --database-url postgres://… --token T --hmac-secret S [--host H]
+ *   [--signature-window-seconds N] [--log-level L]`
  *
  * `--token-file F` and `--hmac-secret-file F` read a secret from a file instead (mounted secrets), so it
- * shows in no process listing.
+ * shows in no process listing; so does `--database-password-file F`, the password of `--database-url`'s
+ * user (which then carries none). `--signature-window-seconds` bounds the age of a signed request (default 300).
  *
  * Runs one reference receiver in the foreground, logging JSON lines (pino) on stdout, until SIGTERM or
  * SIGINT, then closes it and exits 0. The database must exist; the intended one is `receivers` on the
@@ -14,11 +16,11 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import pino, { type Logger } from 'pino';
 import { startErpReceiver } from './erp-receiver';
-import type { ReceiverOptions, RunningReceiver } from './receiver-server';
+import { defaultSignatureWindowSeconds, type ReceiverOptions, type RunningReceiver } from './receiver-server';
 import { startWmsReceiver } from './wms-receiver';
 
 const usage =
-  'usage: tsx deploy/receivers/receiver-cli.ts wms|erp --port N --database-url postgres://... --token T|--token-file F --hmac-secret S|--hmac-secret-file F [--host H] [--log-level L]';
+  'usage: tsx deploy/receivers/receiver-cli.ts wms|erp --port N --database-url postgres://... --token T|--token-file F --hmac-secret S|--hmac-secret-file F [--database-password-file F] [--host H] [--signature-window-seconds N] [--log-level L]';
 
 interface CliArgs {
   receiver: 'wms' | 'erp';
@@ -40,6 +42,10 @@ function secret(values: Record<string, string | undefined>, name: string): strin
   const file = values[`${name}-file`];
   if (inline && file) throw new UsageError(`give --${name} or --${name}-file, not both`);
   if (!file) return required(values, name);
+  return readSecretFile(name, file);
+}
+
+function readSecretFile(name: string, file: string): string {
   try {
     const value = readFileSync(file, 'utf8').trim();
     if (!value) throw new UsageError(`--${name}-file ${file} is empty`);
@@ -48,6 +54,22 @@ function secret(values: Record<string, string | undefined>, name: string): strin
     if (error instanceof UsageError) throw error;
     throw new UsageError(`--${name}-file: cannot read ${file}: ${(error as Error).message}`);
   }
+}
+
+/** `--database-url`, with the password of `--database-password-file` put in (the URL then must hold none). */
+function databaseUrlOf(values: Record<string, string | undefined>): string {
+  const text = required(values, 'database-url');
+  const file = values['database-password-file'];
+  if (file === undefined) return text;
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new UsageError('--database-url is not a URL');
+  }
+  if (url.password) throw new UsageError('give the password in --database-url or --database-password-file, not both');
+  url.password = encodeURIComponent(readSecretFile('database-password', file));
+  return url.toString();
 }
 
 export function parseCliArgs(argv: string[]): CliArgs {
@@ -62,15 +84,20 @@ export function parseCliArgs(argv: string[]): CliArgs {
   if (extra.length > 0) throw new UsageError(`unexpected argument "${extra.join(' ')}"`);
   const port = Number(required(parsed.values, 'port'));
   if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new UsageError('--port needs an integer 0..65535');
+  const window = parsed.values['signature-window-seconds'];
+  const signatureWindowSeconds = window === undefined ? defaultSignatureWindowSeconds : Number(window);
+  if (!Number.isInteger(signatureWindowSeconds) || signatureWindowSeconds < 1)
+    throw new UsageError('--signature-window-seconds needs a positive integer');
   return {
     receiver,
     logLevel: parsed.values['log-level'] ?? 'info',
     options: {
       host: parsed.values.host ?? '127.0.0.1',
       port,
-      databaseUrl: required(parsed.values, 'database-url'),
+      databaseUrl: databaseUrlOf(parsed.values),
       token: secret(parsed.values, 'token'),
       hmacSecret: secret(parsed.values, 'hmac-secret'),
+      signatureWindowSeconds,
     },
   };
 }
@@ -88,6 +115,8 @@ function parseWithNode(argv: string[]) {
       'hmac-secret': { type: 'string' },
       'token-file': { type: 'string' },
       'hmac-secret-file': { type: 'string' },
+      'database-password-file': { type: 'string' },
+      'signature-window-seconds': { type: 'string' },
       'log-level': { type: 'string' },
     },
   });

@@ -1,19 +1,28 @@
 /**
- * The HTTP plumbing the WMS and ERP reference receivers share: body reading, bearer token and HMAC checks,
+ * The HTTP plumbing the WMS and ERP reference receivers share: body reading, bearer token and signature checks,
  * fault injection around the store, and the `/admin` routes a test drives them with.
  *
  * These receivers are test equipment standing in for the real WMS and ERP; nothing in the worker fleet
  * imports them. A receiver only differs in its one ingest route (how a body is validated and stored) and
  * in what its `/admin/stock` shows, which is what `ReceiverDefinition` captures.
  */
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { signatureHeaders, verifySignature } from '@inventory-cdc/shared';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Pool } from 'pg';
 import pino, { type Logger } from 'pino';
 import { FaultState, parseFaultSettings, type FaultDecision } from './receiver-faults';
-import { incrementCounters, openReceiverStore, readCounts, resetReceiver, type CounterName, type ReceiverName } from './receiver-store';
+import {
+  incrementCounters,
+  openReceiverStore,
+  readCounts,
+  resetReceiver,
+  type CounterName,
+  type ReceiverName,
+  type ReplayGuard,
+} from './receiver-store';
 
 export interface ReceiverOptions {
   /** Interface to listen on. Default 127.0.0.1: the admin routes have no auth, so keep this on loopback. */
@@ -24,8 +33,16 @@ export interface ReceiverOptions {
   databaseUrl: string;
   /** Expected `Authorization: Bearer <token>`. */
   token: string;
-  /** Key of the `X-Signature: sha256=<hex>` HMAC over the raw body. */
+  /** Key of the `X-Signature: v1=<hex>` HMAC over method, target, idempotency key, timestamp and body. */
   hmacSecret: string;
+  /**
+   * How far a request's `X-Signature-Timestamp` may lie from the receiver's clock, either way, in seconds.
+   * Default 300: a captured request can be re-sent for at most that long (and only under its own key,
+   * which is answered as a duplicate).
+   */
+  signatureWindowSeconds?: number;
+  /** The receiver's clock in ms; tests move it. Default Date.now. */
+  clock?: () => number;
   /** Default: silent. */
   logger?: Logger;
   /** Source of chance for fault rates; tests inject a fixed sequence. Default Math.random. */
@@ -44,22 +61,20 @@ export interface ReceiverDefinition<T> {
   name: ReceiverName;
   /** The one ingest route, e.g. `/v1/stock-changes` (POST). */
   ingestPath: string;
-  /** Validates an ingest request: the JSON body, plus any header it needs (the WMS's Idempotency-Key). */
-  parse(body: unknown, headers: IncomingHttpHeaders): Parsed<T>;
+  /**
+   * Validates an ingest request: the JSON body, plus what it needs of `idempotencyKey` (signed, so
+   * present): the WMS stores changes under it, the ERP requires it to be the posting id.
+   */
+  parse(body: unknown, idempotencyKey: string): Parsed<T>;
   /** The SKUs a request names, for `rejectSkus`. */
   skusOf(request: T): string[];
   /**
    * Stores the request and counts it as received, in the same transaction (one round trip on the hot
    * path); answers with the status and body for the client.
    */
-  store(pool: Pool, request: T): Promise<{ status: number; body: Record<string, unknown> }>;
+  store(pool: Pool, request: T, replay: ReplayGuard): Promise<{ status: number; body: Record<string, unknown> }>;
   /** What `GET /admin/stock` shows. */
   readStock(pool: Pool): Promise<unknown[]>;
-}
-
-/** The `X-Signature` value for `body`: what a client must send, and what the receiver recomputes. */
-export function signBody(body: string | Buffer, secret: string): string {
-  return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
 }
 
 const maxBodyBytes = 1024 * 1024;
@@ -108,14 +123,43 @@ function sameSecret(given: string, expected: string): boolean {
   return timingSafeEqual(digest(given), digest(expected));
 }
 
-/** `undefined` when the request may proceed, else the 401 error message. */
-export function credentialError(headers: IncomingHttpHeaders, body: Buffer, token: string, hmacSecret: string): string | undefined {
+/**
+ * The answer to a stored request: 201 stored now, 200 a duplicate of its idempotency key, 409 a replayed
+ * request (its signature nonce was seen before: refused, nothing stored).
+ */
+export function answerOf(status: string): { status: number; body: Record<string, unknown> } {
+  if (status === 'replayed') return { status: 409, body: { error: 'replayed request' } };
+  return { status: status === 'duplicate' ? 200 : 201, body: { status } };
+}
+
+/** Default of `ReceiverOptions.signatureWindowSeconds`. */
+export const defaultSignatureWindowSeconds = 300;
+
+/**
+ * The signed idempotency key when the request may proceed, else the 401 error message: the bearer token,
+ * then the signature over method, target, key, timestamp and body (see `shared/src/request-signature.ts`),
+ * then the timestamp's age.
+ */
+export function checkCredentials(
+  request: Pick<IncomingMessage, 'headers' | 'method' | 'url'>,
+  body: Buffer,
+  options: Pick<ReceiverOptions, 'token' | 'hmacSecret' | 'signatureWindowSeconds' | 'clock'>,
+): { ok: true; idempotencyKey: string; nonce: string } | { ok: false; error: string } {
+  const { headers } = request;
   const authorization = singleHeader(headers, 'authorization') ?? '';
-  if (!authorization.startsWith('Bearer ') || !sameSecret(authorization.slice('Bearer '.length), token)) return 'unauthorized';
-  const signature = /^sha256=([0-9a-fA-F]{64})$/.exec(singleHeader(headers, 'x-signature') ?? '');
-  const expected = createHmac('sha256', hmacSecret).update(body).digest();
-  if (!signature?.[1] || !timingSafeEqual(Buffer.from(signature[1], 'hex'), expected)) return 'bad signature';
-  return undefined;
+  if (!authorization.startsWith('Bearer ') || !sameSecret(authorization.slice('Bearer '.length), options.token))
+    return { ok: false, error: 'unauthorized' };
+  const received = {
+    signature: singleHeader(headers, signatureHeaders.signature),
+    timestamp: singleHeader(headers, signatureHeaders.timestamp),
+    nonce: singleHeader(headers, signatureHeaders.nonce),
+    idempotencyKey: singleHeader(headers, signatureHeaders.idempotencyKey),
+  };
+  const verdict = verifySignature(received, { method: request.method ?? '', path: request.url ?? '', body }, options.hmacSecret, {
+    nowMs: (options.clock ?? Date.now)(),
+    windowSeconds: options.signatureWindowSeconds ?? defaultSignatureWindowSeconds,
+  });
+  return verdict.ok ? { ok: true, idempotencyKey: received.idempotencyKey!, nonce: verdict.nonce } : { ok: false, error: verdict.reason };
 }
 
 function parseJson(body: Buffer): Parsed<unknown> {
@@ -146,19 +190,20 @@ async function wait<T>(context: Context<T>, latencyMs: number): Promise<void> {
   if (latencyMs > 0) await sleep(latencyMs, undefined, { signal: context.closing.signal });
 }
 
-type Admission<T> = { ok: true; value: T } | { ok: false; status: number; error: string };
+type Admission<T> = { ok: true; value: T; replay: ReplayGuard } | { ok: false; status: number; error: string };
 
 /** The request's value, or the status and error it is refused with. */
 function admit<T>(context: Context<T>, request: IncomingMessage, body: Buffer): Admission<T> {
   const { definition, options } = context;
-  const denied = credentialError(request.headers, body, options.token, options.hmacSecret);
-  if (denied) return { ok: false, status: 401, error: denied };
+  const credentials = checkCredentials(request, body, options);
+  if (!credentials.ok) return { ok: false, status: 401, error: credentials.error };
   if (request.url !== definition.ingestPath) return { ok: false, status: 404, error: `no route ${request.url ?? ''}` };
   if (request.method !== 'POST') return { ok: false, status: 405, error: 'method not allowed' };
   const json = parseJson(body);
-  const parsed = json.ok ? definition.parse(json.value, request.headers) : json;
+  const parsed = json.ok ? definition.parse(json.value, credentials.idempotencyKey) : json;
   if (!parsed.ok) return { ok: false, status: 400, error: parsed.error };
-  return parsed;
+  const windowSeconds = options.signatureWindowSeconds ?? defaultSignatureWindowSeconds;
+  return { ok: true, value: parsed.value, replay: { nonce: credentials.nonce, windowSeconds } };
 }
 
 /**
@@ -172,10 +217,15 @@ async function handleIngest<T>(context: Context<T>, request: IncomingMessage, re
   if (!admitted.ok) return refuse(context, response, admitted.status, admitted.error, ['received', 'rejected']);
   const decision = context.faults.decide(definition.skusOf(admitted.value));
   if (decision.action !== 'process') await incrementCounters(pool, definition.name, ['received']);
-  await applyDecision(context, response, admitted.value, decision);
+  await applyDecision(context, response, admitted, decision);
 }
 
-async function applyDecision<T>(context: Context<T>, response: ServerResponse, value: T, decision: FaultDecision): Promise<void> {
+async function applyDecision<T>(
+  context: Context<T>,
+  response: ServerResponse,
+  { value, replay }: { value: T; replay: ReplayGuard },
+  decision: FaultDecision,
+): Promise<void> {
   if (decision.action !== 'process') context.logger.info({ fault: decision }, 'fault injected');
   switch (decision.action) {
     case 'reject-sku':
@@ -190,7 +240,7 @@ async function applyDecision<T>(context: Context<T>, response: ServerResponse, v
     case 'timeout':
       return; // Never answered: the socket stays open until the client gives up or close() ends it.
     case 'process': {
-      const result = await context.definition.store(context.pool, value).catch(async (error: unknown) => {
+      const result = await context.definition.store(context.pool, value, replay).catch(async (error: unknown) => {
         // The store's one transaction, its count of the request as received with it, normally rolled back: count it here.
         await incrementCounters(context.pool, context.definition.name, ['received']).catch(() => undefined);
         throw error;

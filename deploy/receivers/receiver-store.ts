@@ -58,6 +58,16 @@ export interface ErpNetStockRow {
   deltaReserved: number;
 }
 
+/**
+ * A request's signature nonce and the receiver's signature window: a nonce already stored within the
+ * window is a replayed request, refused ('replayed') without storing or counting it as a duplicate. A
+ * retry is a new attempt with a nonce of its own, so it still meets the idempotency key ('duplicate').
+ */
+export interface ReplayGuard {
+  nonce: string;
+  windowSeconds: number;
+}
+
 export type CounterName = 'received' | 'duplicates' | 'rejected' | 'out_of_order';
 
 /**
@@ -78,6 +88,20 @@ const counterCells = 16;
  * a single statement, hence a single transaction: the change, its effect on stock and its counters
  * commit together or not at all.
  */
+/**
+ * The start of a store function (parameters `p_nonce`, `p_window_seconds`): records the request's
+ * signature nonce, or answers 'replayed' (counted received and rejected) when it is already there. The
+ * nonces a timestamp check would refuse anyway are forgotten now and then, about one request in a hundred.
+ */
+const replayGuard = (name: ReceiverName): string => `insert into ${name}.seen_nonces (nonce) values (p_nonce) on conflict do nothing;
+      if not found then
+        perform ${name}.increment_counters(array['received', 'rejected']);
+        return 'replayed';
+      end if;
+      if random() < 0.01 then
+        delete from ${name}.seen_nonces where seen_at < now() - make_interval(secs => p_window_seconds * 2);
+      end if;`;
+
 const ddl: Record<ReceiverName, string[]> = {
   wms: [
     `create table if not exists wms.wms_changes (
@@ -89,15 +113,18 @@ const ddl: Record<ReceiverName, string[]> = {
       sku text not null, warehouse text not null,
       on_hand bigint not null, reserved bigint not null, available bigint not null,
       position text collate "C" not null, primary key (sku, warehouse))`,
+    // A deleted row stays as a tombstone holding the delete's position (see record_stock_change).
+    `alter table wms.wms_stock add column if not exists deleted boolean not null default false`,
     // Stores the change once per idempotency key, applies it to wms_stock when it is newer, counts it,
     // and answers 'applied' or 'duplicate'. Parameters are prefixed p_ so none is mistaken for a column.
     `create or replace function wms.record_stock_change(
       p_idempotency_key text, p_sku text, p_warehouse text, p_on_hand bigint, p_reserved bigint, p_available bigint,
-      p_position text, p_op text, p_commit_ts timestamptz) returns text
+      p_position text, p_op text, p_commit_ts timestamptz, p_nonce text, p_window_seconds int) returns text
     language plpgsql as $function$
     declare
       older boolean;
     begin
+      ${replayGuard('wms')}
       insert into wms.wms_changes (idempotency_key, sku, warehouse, on_hand, reserved, available, position, op, commit_ts)
       values (p_idempotency_key, p_sku, p_warehouse, p_on_hand, p_reserved, p_available, p_position, p_op, p_commit_ts)
       on conflict (idempotency_key) do nothing;
@@ -110,21 +137,15 @@ const ddl: Record<ReceiverName, string[]> = {
       -- each compares with what the one before it left. No row: older stays null, not out of order.
       select p_position collate "C" < s.position into older
       from wms.wms_stock s where s.sku = p_sku and s.warehouse = p_warehouse for update;
-      if p_op = 'd' then
-        -- A delete removes the row only if the row's position is older than the delete's: the WMS then
-        -- forgets that position, so an older change arriving after the delete recreates the row, as a
-        -- WMS keyed on rows alone would.
-        delete from wms.wms_stock s
-        where s.sku = p_sku and s.warehouse = p_warehouse and s.position < p_position collate "C";
-      else
-        -- Newer position wins (the column is collate "C"); an equal or older one leaves the row as is.
-        insert into wms.wms_stock as s (sku, warehouse, on_hand, reserved, available, position)
-        values (p_sku, p_warehouse, p_on_hand, p_reserved, p_available, p_position)
-        on conflict (sku, warehouse) do update
-          set on_hand = excluded.on_hand, reserved = excluded.reserved, available = excluded.available,
-              position = excluded.position
-          where s.position < excluded.position;
-      end if;
+      -- Newer position wins (the column is collate "C"); an equal or older one leaves the row as is. A
+      -- delete is applied the same way, as a tombstone keeping its position: an older change arriving
+      -- after the delete then finds a newer position and cannot bring the row back.
+      insert into wms.wms_stock as s (sku, warehouse, on_hand, reserved, available, position, deleted)
+      values (p_sku, p_warehouse, p_on_hand, p_reserved, p_available, p_position, p_op = 'd')
+      on conflict (sku, warehouse) do update
+        set on_hand = excluded.on_hand, reserved = excluded.reserved, available = excluded.available,
+            position = excluded.position, deleted = excluded.deleted
+        where s.position < excluded.position;
       -- Counters last, so their cells stay locked only until the commit right after. A change older than
       -- the stock is still stored (the WMS received it) but has left the stock as it was: out of order.
       perform wms.increment_counters(case when older then array['received', 'out_of_order'] else array['received'] end);
@@ -143,9 +164,11 @@ const ddl: Record<ReceiverName, string[]> = {
     // Stores the posting and its lines once per posting id, counts it, and answers 'booked' or 'duplicate'.
     `create or replace function erp.record_posting(
       p_posting_id text, p_lines jsonb, p_window jsonb, p_created_at timestamptz,
-      p_skus text[], p_warehouses text[], p_deltas_on_hand bigint[], p_deltas_reserved bigint[]) returns text
+      p_skus text[], p_warehouses text[], p_deltas_on_hand bigint[], p_deltas_reserved bigint[], p_nonce text,
+      p_window_seconds int) returns text
     language plpgsql as $function$
     begin
+      ${replayGuard('erp')}
       insert into erp.erp_postings (posting_id, lines, "window", created_at)
       values (p_posting_id, p_lines, p_window, p_created_at)
       on conflict (posting_id) do nothing;
@@ -173,6 +196,8 @@ const ddl: Record<ReceiverName, string[]> = {
  * has its counts carried over into cell 0 once, and that table dropped, so no stale counters remain.
  */
 const countersDdl = (name: ReceiverName): string[] => [
+  // The signature nonces of stored requests, for the window in which a request's timestamp is accepted.
+  `create table if not exists ${name}.seen_nonces (nonce text primary key, seen_at timestamptz not null default now())`,
   `create table if not exists ${name}.receiver_counter_cells (
     name text not null, cell smallint not null, value bigint not null default 0, primary key (name, cell))`,
   `do $do$ begin
@@ -197,8 +222,8 @@ const appliedTable: Record<ReceiverName, string> = { wms: 'wms.wms_changes', erp
 
 /** Listed in the order a store function locks them, so a reset during requests cannot deadlock with one. */
 const allTables: Record<ReceiverName, string> = {
-  wms: 'wms.wms_changes, wms.wms_stock, wms.receiver_counter_cells',
-  erp: 'erp.erp_postings, erp.erp_lines, erp.receiver_counter_cells',
+  wms: 'wms.seen_nonces, wms.wms_changes, wms.wms_stock, wms.receiver_counter_cells',
+  erp: 'erp.seen_nonces, erp.erp_postings, erp.erp_lines, erp.receiver_counter_cells',
 };
 
 /** Runs `work` in one transaction, rolled back if it throws. */
@@ -272,16 +297,20 @@ export async function resetReceiver(pool: Pool, name: ReceiverName): Promise<voi
 /**
  * Stores a WMS change once per idempotency key and applies it to `wms_stock` when it is newer than what
  * is there. An older change is still stored (the WMS received it) but counted out of order instead of
- * overwriting newer stock. A delete removes the row, so the WMS forgets that position: an older change
- * arriving after a delete recreates the row, as a WMS keyed on rows alone would.
+ * overwriting newer stock. A delete leaves a tombstone with its position, so an older change arriving
+ * after the delete is out of order too and does not recreate the row.
  *
  * Also counts the request as received (and a duplicate as one), all in one round trip: see
  * `wms.record_stock_change` in the DDL above.
  */
-export async function recordStockChange(pool: Pool, change: StockChangeRecord): Promise<'applied' | 'duplicate'> {
-  const result = await pool.query<{ status: 'applied' | 'duplicate' }>(
-    `select wms.record_stock_change($1::text, $2::text, $3::text, $4::bigint, $5::bigint, $6::bigint, $7::text, $8::text, $9::timestamptz)
-       as status`,
+export async function recordStockChange(
+  pool: Pool,
+  change: StockChangeRecord,
+  replay: ReplayGuard,
+): Promise<'applied' | 'duplicate' | 'replayed'> {
+  const result = await pool.query<{ status: 'applied' | 'duplicate' | 'replayed' }>(
+    `select wms.record_stock_change($1::text, $2::text, $3::text, $4::bigint, $5::bigint, $6::bigint, $7::text, $8::text, $9::timestamptz,
+       $10::text, $11::int) as status`,
     [
       change.idempotencyKey,
       change.sku,
@@ -292,6 +321,8 @@ export async function recordStockChange(pool: Pool, change: StockChangeRecord): 
       change.position,
       change.op,
       change.commitTs,
+      replay.nonce,
+      replay.windowSeconds,
     ],
   );
   return result.rows[0]!.status;
@@ -299,7 +330,8 @@ export async function recordStockChange(pool: Pool, change: StockChangeRecord): 
 
 export async function readWmsStock(pool: Pool): Promise<WmsStockRow[]> {
   const result = await pool.query<Record<keyof WmsStockRow, string>>(
-    `select sku, warehouse, on_hand as "onHand", reserved, available, position from wms.wms_stock order by sku, warehouse`,
+    `select sku, warehouse, on_hand as "onHand", reserved, available, position from wms.wms_stock where not deleted
+     order by sku, warehouse`,
   );
   return result.rows.map((row) => ({
     ...row,
@@ -313,10 +345,10 @@ export async function readWmsStock(pool: Pool): Promise<WmsStockRow[]> {
  * Stores a posting and its lines in one transaction, once per posting id, and counts the request as
  * received (and a duplicate as one): one round trip, see `erp.record_posting` in the DDL above.
  */
-export async function recordPosting(pool: Pool, posting: PostingRecord): Promise<'booked' | 'duplicate'> {
-  const result = await pool.query<{ status: 'booked' | 'duplicate' }>(
-    `select erp.record_posting($1::text, $2::jsonb, $3::jsonb, $4::timestamptz, $5::text[], $6::text[], $7::bigint[], $8::bigint[])
-       as status`,
+export async function recordPosting(pool: Pool, posting: PostingRecord, replay: ReplayGuard): Promise<'booked' | 'duplicate' | 'replayed'> {
+  const result = await pool.query<{ status: 'booked' | 'duplicate' | 'replayed' }>(
+    `select erp.record_posting($1::text, $2::jsonb, $3::jsonb, $4::timestamptz, $5::text[], $6::text[], $7::bigint[], $8::bigint[],
+       $9::text, $10::int) as status`,
     [
       posting.postingId,
       JSON.stringify(posting.lines),
@@ -326,6 +358,8 @@ export async function recordPosting(pool: Pool, posting: PostingRecord): Promise
       posting.lines.map((line) => line.warehouse),
       posting.lines.map((line) => line.deltaOnHand),
       posting.lines.map((line) => line.deltaReserved),
+      replay.nonce,
+      replay.windowSeconds,
     ],
   );
   return result.rows[0]!.status;

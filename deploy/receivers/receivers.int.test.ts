@@ -1,8 +1,10 @@
+import { signedRequestHeaders } from '@inventory-cdc/shared';
+import { randomUUID } from 'node:crypto';
 import { request } from 'node:http';
 import { Client } from 'pg';
 import { testStackEndpoints, uniqueName } from '../../shared/src/testing';
 import { startErpReceiver } from './erp-receiver';
-import { signBody, type RunningReceiver } from './receiver-server';
+import type { RunningReceiver } from './receiver-server';
 import { startWmsReceiver } from './wms-receiver';
 
 const token = 'test-token';
@@ -18,22 +20,33 @@ interface Send {
   method?: string;
   body?: unknown;
   headers?: Record<string, string>;
-  /** Sign and authenticate as a well-behaved client would (default true). */
+  /** Sign and authenticate as a well-behaved client would (default true), with `headers`' idempotency key. */
   signed?: boolean;
+  /** The signature's time, Unix seconds (default now). */
+  timestampSeconds?: number;
   timeoutMs?: number;
 }
 
 /** One request on a fresh connection, so a dropped socket never poisons the next test's request. */
 function send(port: number, path: string, options: Send = {}): Promise<Reply> {
   const raw = options.body === undefined ? '' : typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
-  const auth = options.signed === false ? {} : { authorization: `Bearer ${token}`, 'x-signature': signBody(raw, hmacSecret) };
+  const method = options.method ?? 'POST';
+  const idempotencyKey = options.headers?.['idempotency-key'] ?? 'none';
+  const timestampSeconds = options.timestampSeconds ?? Math.floor(Date.now() / 1000);
+  const auth =
+    options.signed === false
+      ? {}
+      : {
+          authorization: `Bearer ${token}`,
+          ...signedRequestHeaders({ method, path, idempotencyKey, timestampSeconds, nonce: randomUUID(), body: raw }, hmacSecret),
+        };
   return new Promise((resolve, reject) => {
     const outgoing = request(
       {
         host: '127.0.0.1',
         port,
         path,
-        method: options.method ?? 'POST',
+        method,
         agent: false,
         headers: { 'content-type': 'application/json', ...auth, ...options.headers },
       },
@@ -120,21 +133,66 @@ describe('reference receivers', () => {
     ]);
   });
 
-  it('refuses a bad signature or token with 401 and stores nothing', async () => {
+  /** A change's headers as a client with `secret` signs them, over `body`, at `timestampSeconds`. */
+  const signedHeaders = (
+    c: { key: string; body: unknown },
+    secret = hmacSecret,
+    body = JSON.stringify(c.body),
+  ): Record<string, string> => ({
+    authorization: `Bearer ${token}`,
+    ...signedRequestHeaders(
+      {
+        method: 'POST',
+        path: '/v1/stock-changes',
+        idempotencyKey: c.key,
+        timestampSeconds: Math.floor(Date.now() / 1000),
+        nonce: randomUUID(),
+        body,
+      },
+      secret,
+    ),
+  });
+  const sendAsIs = (c: { body: unknown }, headers: Record<string, string>): Promise<Reply> =>
+    send(wms.port, '/v1/stock-changes', { body: c.body, signed: false, headers });
+
+  it('refuses a forged signature, a wrong token or a missing Idempotency-Key with 401 and stores nothing', async () => {
     const c = stockChange('SKU-1', at(1), 10);
-    const forged = await postChange(c, { headers: { 'idempotency-key': c.key, 'x-signature': signBody('{}', hmacSecret) } });
-    expect(forged).toMatchObject({ status: 401, body: { error: 'bad signature' } });
+    expect(await sendAsIs(c, signedHeaders(c, hmacSecret, '{}'))).toMatchObject({ status: 401, body: { error: 'bad signature' } });
+    expect(await sendAsIs(c, signedHeaders(c, 'a-guessed-secret'))).toMatchObject({ status: 401, body: { error: 'bad signature' } });
     const wrongToken = await postChange(c, { headers: { 'idempotency-key': c.key, authorization: 'Bearer nope' } });
     expect(wrongToken.status).toBe(401);
-    expect((await admin(wms.port, 'GET', 'state')).body).toMatchObject({ received: 2, applied: 0, rejected: 2 });
+    const keyless = signedHeaders(c);
+    delete keyless['idempotency-key'];
+    expect(await sendAsIs(c, keyless)).toMatchObject({ status: 401, body: { error: /Idempotency-Key/ } });
+    expect((await admin(wms.port, 'GET', 'state')).body).toMatchObject({ received: 4, applied: 0, rejected: 4 });
     expect((await admin(wms.port, 'GET', 'stock')).body).toEqual([]);
   });
 
-  it('answers 400 naming the field for a malformed change or a missing Idempotency-Key', async () => {
+  it('refuses a captured request replayed as is or under a fresh key, and one signed outside the time window', async () => {
+    const c = stockChange('SKU-R', at(1), 10);
+    const captured = signedHeaders(c);
+    expect(await sendAsIs(c, captured)).toMatchObject({ status: 201, body: { status: 'applied' } });
+    // The same bytes and signature again: its nonce is known, so it is refused as a replay.
+    expect(await sendAsIs(c, captured)).toMatchObject({ status: 409, body: { error: 'replayed request' } });
+    // A client's retry is a new attempt (new timestamp and nonce) under the same key: a duplicate.
+    expect(await sendAsIs(c, signedHeaders(c))).toMatchObject({ status: 200, body: { status: 'duplicate' } });
+    expect(await sendAsIs(c, { ...captured, 'idempotency-key': 'change-fresh' })).toMatchObject({
+      status: 401,
+      body: { error: 'bad signature' },
+    });
+    const stale = stockChange('SKU-R', at(2), 3);
+    const old = await postChange(stale, { timestampSeconds: Math.floor(Date.now() / 1000) - 301 });
+    expect(old).toMatchObject({ status: 401, body: { error: 'signature timestamp outside the 300 s window' } });
+    const future = await postChange(stale, { timestampSeconds: Math.floor(Date.now() / 1000) + 301 });
+    expect(future.status).toBe(401);
+    expect((await admin(wms.port, 'GET', 'state')).body).toEqual({ received: 6, applied: 1, duplicates: 1, rejected: 4, outOfOrder: 0 });
+    expect((await admin(wms.port, 'GET', 'stock')).body).toEqual([expect.objectContaining({ sku: 'SKU-R', onHand: 10, position: at(1) })]);
+  });
+
+  it('answers 400 naming the field for a malformed change', async () => {
     const c = stockChange('SKU-1', at(1), 10);
     expect(await postChange({ key: c.key, body: { ...c.body, onHand: '10' } })).toMatchObject({ status: 400, body: { error: /onHand/ } });
     expect(await postChange({ key: c.key, body: '{"sku":' })).toMatchObject({ status: 400, body: { error: 'malformed JSON' } });
-    expect(await postChange(c, { headers: {} })).toMatchObject({ status: 400, body: { error: /Idempotency-Key/ } });
   });
 
   it('keeps newer stock when an older position arrives later, and counts it out of order', async () => {
@@ -148,7 +206,7 @@ describe('reference receivers', () => {
     expect((await admin(wms.port, 'GET', 'stock')).body).toEqual([]);
   });
 
-  it('ignores a delete older than the stock, counting it out of order; after a delete an older change recreates the row', async () => {
+  it('ignores a delete older than the stock, counting it out of order; after a delete an older change stays out', async () => {
     expect((await postChange(stockChange('SKU-7', at(0x20), 5))).status).toBe(201);
     expect((await postChange(stockChange('SKU-7', at(0x10), 0, 'd'))).status).toBe(201);
     // An equal position is neither newer nor out of order: the stock stays.
@@ -158,11 +216,15 @@ describe('reference receivers', () => {
     ]);
     expect((await admin(wms.port, 'GET', 'state')).body).toEqual({ received: 3, applied: 3, duplicates: 0, rejected: 0, outOfOrder: 1 });
     expect((await postChange(stockChange('SKU-7', at(0x30), 0, 'd'))).status).toBe(201);
+    // Older than the delete (a change delivered late): stored and counted out of order, the row stays deleted.
     expect((await postChange(stockChange('SKU-7', at(0x18), 7))).status).toBe(201);
+    expect((await admin(wms.port, 'GET', 'stock')).body).toEqual([]);
+    expect((await admin(wms.port, 'GET', 'state')).body).toMatchObject({ applied: 5, outOfOrder: 2 });
+    // A change newer than the delete (the row inserted again) brings it back.
+    expect((await postChange(stockChange('SKU-7', at(0x31), 2, 'c'))).status).toBe(201);
     expect((await admin(wms.port, 'GET', 'stock')).body).toEqual([
-      expect.objectContaining({ sku: 'SKU-7', onHand: 7, position: at(0x18) }),
+      expect.objectContaining({ sku: 'SKU-7', onHand: 2, position: at(0x31) }),
     ]);
-    expect((await admin(wms.port, 'GET', 'state')).body).toMatchObject({ applied: 5, outOfOrder: 1 });
   });
 
   it('counts every request exactly once under concurrent requests, duplicates and refusals among them', async () => {
@@ -266,7 +328,8 @@ describe('reference receivers', () => {
       window: { from: '0000:0000000000000000:00000000', to: '0000:0000000000abc000:00000010' },
       createdAt: new Date().toISOString(),
     });
-    const post = (body: unknown): Promise<Reply> => send(erp.port, '/v1/postings', { body });
+    const post = (body: unknown): Promise<Reply> =>
+      send(erp.port, '/v1/postings', { body, headers: { 'idempotency-key': (body as { postingId: string }).postingId } });
     expect(await post(posting('P-1', 5))).toMatchObject({ status: 201, body: { status: 'booked' } });
     expect(await post(posting('P-1', 5))).toMatchObject({ status: 200, body: { status: 'duplicate' } });
     expect(await post(posting('P-2', -2))).toMatchObject({ status: 201, body: { status: 'booked' } });
@@ -275,6 +338,22 @@ describe('reference receivers', () => {
       { sku: 'SKU-1', warehouse: 'WH-A', deltaOnHand: 3, deltaReserved: 2 },
       { sku: 'SKU-2', warehouse: 'WH-A', deltaOnHand: -2, deltaReserved: 0 },
     ]);
+    // A booked posting re-sent under a key of its own is not booked again.
+    const again = posting('P-2', -2);
+    expect(await send(erp.port, '/v1/postings', { body: again, headers: { 'idempotency-key': 'P-2-again' } })).toMatchObject({
+      status: 400,
+      body: { error: 'Idempotency-Key must be the postingId' },
+    });
+    // A captured posting request re-sent as is: its nonce is known, so it is refused, not even a duplicate.
+    const body = JSON.stringify(posting('P-4', 1));
+    const signed = { method: 'POST', path: '/v1/postings', idempotencyKey: 'P-4', timestampSeconds: Math.floor(Date.now() / 1000), body };
+    const captured = { authorization: `Bearer ${token}`, ...signedRequestHeaders({ ...signed, nonce: randomUUID() }, hmacSecret) };
+    expect(await send(erp.port, '/v1/postings', { body, signed: false, headers: captured })).toMatchObject({ status: 201 });
+    expect(await send(erp.port, '/v1/postings', { body, signed: false, headers: captured })).toMatchObject({
+      status: 409,
+      body: { error: 'replayed request' },
+    });
+    expect((await admin(erp.port, 'GET', 'state')).body).toMatchObject({ applied: 3, duplicates: 1, rejected: 2 });
     await admin(erp.port, 'PUT', 'faults', { rejectSkus: ['SKU-2'] });
     expect(await post(posting('P-3', 1))).toMatchObject({ status: 400, body: { error: 'sku rejected' } });
   });

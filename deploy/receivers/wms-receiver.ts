@@ -1,12 +1,18 @@
 /**
  * The reference WMS: `POST /v1/stock-changes` takes one stock change per request, keyed by the
- * `Idempotency-Key` header, and keeps both every change received (`wms.wms_changes`) and the stock it
- * has applied (`wms.wms_stock`, newest position wins). Test equipment for `wms-adapter`.
+ * signed `Idempotency-Key` header, and keeps both every change received (`wms.wms_changes`) and the stock
+ * it has applied (`wms.wms_stock`, newest position wins, deletes included). Test equipment for `wms-adapter`.
  */
-import type { IncomingHttpHeaders } from 'node:http';
 import { z } from 'zod';
 import { describeZodError } from './receiver-faults';
-import { startReceiver, type Parsed, type ReceiverDefinition, type ReceiverOptions, type RunningReceiver } from './receiver-server';
+import {
+  answerOf,
+  startReceiver,
+  type Parsed,
+  type ReceiverDefinition,
+  type ReceiverOptions,
+  type RunningReceiver,
+} from './receiver-server';
 import { readWmsStock, recordStockChange, type StockChangeRecord } from './receiver-store';
 
 const quantity = z.number().int().min(Number.MIN_SAFE_INTEGER).max(Number.MAX_SAFE_INTEGER);
@@ -26,10 +32,7 @@ export const stockChangeSchema = z.object({
 
 export type StockChange = z.infer<typeof stockChangeSchema>;
 
-function parseStockChange(body: unknown, headers: IncomingHttpHeaders): Parsed<StockChangeRecord> {
-  const key = headers['idempotency-key'];
-  const idempotencyKey = Array.isArray(key) ? key[0] : key;
-  if (!idempotencyKey) return { ok: false, error: 'missing header Idempotency-Key' };
+function parseStockChange(body: unknown, idempotencyKey: string): Parsed<StockChangeRecord> {
   const parsed = stockChangeSchema.safeParse(body);
   if (!parsed.success) return { ok: false, error: describeZodError(parsed.error) };
   return { ok: true, value: { ...parsed.data, idempotencyKey } };
@@ -40,9 +43,9 @@ export const wmsReceiver: ReceiverDefinition<StockChangeRecord> = {
   ingestPath: '/v1/stock-changes',
   parse: parseStockChange,
   skusOf: (change) => [change.sku],
-  async store(pool, change) {
-    const status = await recordStockChange(pool, change);
-    return status === 'applied' ? { status: 201, body: { status } } : { status: 200, body: { status } };
+  async store(pool, change, replay) {
+    const status = await recordStockChange(pool, change, replay);
+    return answerOf(status);
   },
   readStock: readWmsStock,
 };

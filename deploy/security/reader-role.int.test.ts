@@ -123,3 +123,52 @@ describe('the wal-reader as a least-privilege role (LOGIN REPLICATION, SELECT on
     await admin.query(`drop publication ${slot}_b`);
   });
 });
+
+describe('ensureReaderRole with hostile names in the catalogue', () => {
+  const schema = uniqueName('hostile');
+  const role = uniqueName('cdc_reader');
+  const owner = uniqueName('app');
+  const password = randomBytes(18).toString('base64url');
+  // Closes the quoted table name, ends the REVOKE and makes the table's owner superuser, if spliced in.
+  const hostile = `x" from public;alter role ${owner} superuser;--`;
+  const admin = new Client({ connectionString: shard.url });
+
+  beforeAll(async () => {
+    await admin.connect();
+    await admin.query(`create schema ${schema}; create table ${schema}.stock (sku text primary key, on_hand int not null)`);
+    await ensureReaderRole(admin, { role, password, tables: [`${schema}.stock`], publication: `${schema}_pub` });
+    // An ordinary role with CREATE on a schema: it may name its tables as it likes and grant SELECT on them.
+    await admin.query(
+      `create role ${owner} login nosuperuser password 'app-owner-password'; grant usage, create on schema ${schema} to ${owner}`,
+    );
+  });
+
+  afterAll(async () => {
+    await admin.query(`drop publication if exists ${schema}_pub`);
+    await admin.query(`drop schema if exists ${schema} cascade`);
+    await dropReaderRole(admin, role);
+    await admin.query(`drop role if exists ${owner}`);
+    await admin.end();
+  });
+
+  it('revokes a grant on a table named to inject SQL without running the injected statement', async () => {
+    const app = new Client({ host: shard.host, port: shard.port, database: shard.database, user: owner, password: 'app-owner-password' });
+    await app.connect();
+    try {
+      await app.query(`set search_path = ${schema}; create table x (id int); create table "${hostile.replace(/"/g, '""')}" (id int)`);
+      await app.query(`grant select on "${hostile.replace(/"/g, '""')}" to ${role}`);
+    } finally {
+      await app.end();
+    }
+
+    await ensureReaderRole(admin, { role, password, tables: [`${schema}.stock`], publication: `${schema}_pub` });
+
+    const attributes = await admin.query<{ rolsuper: boolean }>('select rolsuper from pg_roles where rolname = $1', [owner]);
+    expect(attributes.rows[0]?.rolsuper).toBe(false);
+    const left = await admin.query<{ table_name: string }>(
+      `select table_name from information_schema.role_table_grants where grantee = $1 and privilege_type = 'SELECT' order by table_name`,
+      [role],
+    );
+    expect(left.rows.map((row) => row.table_name)).toEqual(['stock']);
+  });
+});

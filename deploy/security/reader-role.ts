@@ -1,5 +1,6 @@
+import { sqlIdentifier, sqlQualifiedName } from '@inventory-cdc/shared';
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
-import type { Client } from 'pg';
+import { escapeLiteral, type Client } from 'pg';
 
 export interface ReaderRoleOptions {
   /** Login role of the wal-reader, e.g. `cdc_reader`. */
@@ -27,29 +28,33 @@ export async function ensureReaderRole(admin: Client, options: ReaderRoleOptions
   const verifier = scramSha256Verifier(options.password);
   const exists = await admin.query('select 1 from pg_roles where rolname = $1', [role]);
   const attributes = 'login replication nosuperuser nocreatedb nocreaterole nobypassrls noinherit';
-  // The verifier is a string literal: DDL takes no parameters. It is not the password.
-  await admin.query(`${exists.rowCount === 0 ? 'create' : 'alter'} role ${quote(role)} ${attributes} password '${verifier}'`);
+  const quotedRole = sqlIdentifier(role);
+  // DDL takes no parameters, so the verifier (not the password) goes in as a quoted literal.
+  await admin.query(`${exists.rowCount === 0 ? 'create' : 'alter'} role ${quotedRole} ${attributes} password ${escapeLiteral(verifier)}`);
   const database = (await admin.query<{ name: string }>('select current_database() as name')).rows[0]!.name;
-  await admin.query(`grant connect on database ${quote(database)} to ${quote(role)}`);
+  await admin.query(`grant connect on database ${sqlIdentifier(database)} to ${quotedRole}`);
 
-  const wanted = new Set(options.tables);
-  const granted = await admin.query<{ name: string }>(
-    `select table_schema || '.' || table_name as name from information_schema.role_table_grants
+  // Names read back from the catalogue are whatever a table owner chose (quotes, dots, semicolons
+  // included): they are compared as (schema, table) pairs and quoted, never spliced in as text.
+  const wanted = new Set(tables.map(([schema, table]) => JSON.stringify([schema, table])));
+  const granted = await admin.query<{ table_schema: string; table_name: string }>(
+    `select table_schema, table_name from information_schema.role_table_grants
       where grantee = $1 and privilege_type = 'SELECT'`,
     [role],
   );
-  for (const { name } of granted.rows) {
-    if (!wanted.has(name)) await admin.query(`revoke select on ${qualified(name.split('.') as [string, string])} from ${quote(role)}`);
+  for (const { table_schema: schema, table_name: table } of granted.rows) {
+    if (!wanted.has(JSON.stringify([schema, table])))
+      await admin.query(`revoke select on ${sqlQualifiedName(schema, table)} from ${quotedRole}`);
   }
   for (const schema of new Set(tables.map(([schema]) => schema))) {
-    await admin.query(`grant usage on schema ${quote(schema)} to ${quote(role)}`);
+    await admin.query(`grant usage on schema ${sqlIdentifier(schema)} to ${quotedRole}`);
   }
-  await admin.query(`grant select on ${tables.map(qualified).join(', ')} to ${quote(role)}`);
+  const list = tables.map(([schema, table]) => sqlQualifiedName(schema, table)).join(', ');
+  await admin.query(`grant select on ${list} to ${quotedRole}`);
 
-  const list = tables.map(qualified).join(', ');
   const found = await admin.query<{ puballtables: boolean }>('select puballtables from pg_publication where pubname = $1', [publication]);
-  if (found.rowCount === 0) await admin.query(`create publication ${quote(publication)} for table ${list}`);
-  else await admin.query(`alter publication ${quote(publication)} set table ${list}`);
+  if (found.rowCount === 0) await admin.query(`create publication ${sqlIdentifier(publication)} for table ${list}`);
+  else await admin.query(`alter publication ${sqlIdentifier(publication)} set table ${list}`);
 }
 
 /** Drops the role after revoking what `ensureReaderRole` granted (its slots must be dropped first). */
@@ -57,8 +62,8 @@ export async function dropReaderRole(admin: Client, role: string): Promise<void>
   if (!identifier.test(role)) throw new Error(`role must be a lower-case SQL identifier, got ${JSON.stringify(role)}`);
   const exists = await admin.query('select 1 from pg_roles where rolname = $1', [role]);
   if (exists.rowCount === 0) return;
-  await admin.query(`drop owned by ${quote(role)}`);
-  await admin.query(`drop role ${quote(role)}`);
+  await admin.query(`drop owned by ${sqlIdentifier(role)}`);
+  await admin.query(`drop role ${sqlIdentifier(role)}`);
 }
 
 function checkOptions(options: ReaderRoleOptions): ReaderRoleOptions {
@@ -84,12 +89,4 @@ export function scramSha256Verifier(password: string, salt = randomBytes(16), it
   const storedKey = createHash('sha256').update(clientKey).digest();
   const serverKey = createHmac('sha256', salted).update('Server Key').digest();
   return `SCRAM-SHA-256$${iterations}:${salt.toString('base64')}$${storedKey.toString('base64')}:${serverKey.toString('base64')}`;
-}
-
-function quote(name: string): string {
-  return `"${name}"`;
-}
-
-function qualified([schema, table]: [string, string]): string {
-  return `${quote(schema)}.${quote(table)}`;
 }

@@ -2,6 +2,7 @@ import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
 import { z } from 'zod';
 import { faultInjectionSchema } from './crash-points';
+import { securityConfigSchema } from './transport-security';
 
 /** Comma-separated strings (as environment overrides give them) become arrays. */
 const stringList = z.preprocess(
@@ -182,6 +183,8 @@ export const workerConfigSchema = z
     shutdown: shutdownConfigSchema.default({}),
     /** Test-only crash injection (see crash-points.ts). */
     faultInjection: faultInjectionSchema.default({}),
+    /** Plain text to non-loopback hosts: warned about, or refused under `profile: production` (transport-security.ts). */
+    security: securityConfigSchema.default({}),
   })
   .strict();
 

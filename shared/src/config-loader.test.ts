@@ -51,6 +51,30 @@ describe('loadConfig', () => {
     expect(loadConfig(schema, { file }).serviceName).toBe('s');
   });
 
+  it.each([
+    [
+      'an unclosed quote',
+      `${validYaml}wms:\n  token: "s3cret-planted-value\n  baseUrl: http://wms\n`,
+      /YAML syntax error MISSING_CHAR at line \d+, column \d+/,
+    ],
+    [
+      'a bad indent',
+      `${validYaml}token: s3cret-planted-value\n  - x: [s3cret-planted-value\n`,
+      /YAML syntax error \w+ at line \d+, column \d+/,
+    ],
+  ])('names the line of a YAML syntax error (%s) without printing it', (_case, text, message) => {
+    const issues = issuesOf(() => loadConfig(schema, { file: writeConfig(text) }));
+    expect(issues.join('\n')).toMatch(message);
+    expect(issues.join('\n')).not.toContain('s3cret-planted-value');
+  });
+
+  it('names the line of a JSON syntax error without printing the text around it', () => {
+    const file = writeConfig('{\n  "serviceName": "s",\n  "password": "s3cret-planted-value" oops\n}', 'c.json');
+    const issues = issuesOf(() => loadConfig(schema, { file })).join('\n');
+    expect(issues).toMatch(/JSON syntax error at line 3, column \d+/);
+    expect(issues).not.toContain('s3cret-planted-value');
+  });
+
   it('applies environment overrides with typed values, nesting and camelCase keys', () => {
     const config = loadConfig(schema, {
       file: writeConfig(validYaml),

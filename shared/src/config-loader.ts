@@ -38,17 +38,32 @@ function readConfigFile(file: string): Record<string, unknown> {
   } catch (error) {
     throw new ConfigError(file, [`(file): cannot read ${file}: ${(error as Error).message}`]);
   }
+  const json = extname(file) === '.json';
+  let parsed: unknown;
   try {
-    const parsed: unknown = extname(file) === '.json' ? JSON.parse(text) : YAML.parse(text);
-    if (parsed === null || parsed === undefined) return {};
-    if (typeof parsed !== 'object' || Array.isArray(parsed)) {
-      throw new Error('the top level must be a mapping of keys');
-    }
-    return parsed as Record<string, unknown>;
+    parsed = json ? JSON.parse(text) : YAML.parse(text);
   } catch (error) {
-    if (error instanceof ConfigError) throw error;
-    throw new ConfigError(file, [`(file): ${(error as Error).message}`]);
+    throw new ConfigError(file, [`(file): ${syntaxErrorOf(error, text, json)}`]);
   }
+  if (parsed === null || parsed === undefined) return {};
+  if (typeof parsed !== 'object' || Array.isArray(parsed)) throw new ConfigError(file, ['(file): the top level must be a mapping of keys']);
+  return parsed as Record<string, unknown>;
+}
+
+/**
+ * Where a config file fails to parse, without its text: the parsers quote the offending line (YAML) or an
+ * excerpt around it (V8's JSON), and that line may well be `password: …`.
+ */
+function syntaxErrorOf(error: unknown, text: string, json: boolean): string {
+  const hidden = '(the text is not shown: it may hold a secret)';
+  if (error instanceof YAML.YAMLError) {
+    const at = error.linePos?.[0];
+    return `YAML syntax error ${error.code}${at ? ` at line ${at.line}, column ${at.col}` : ''} ${hidden}`;
+  }
+  const position = json ? /position (\d+)/.exec((error as Error).message)?.[1] : undefined;
+  if (position === undefined) return `${json ? 'JSON' : 'YAML'} syntax error ${hidden}`;
+  const before = text.slice(0, Number(position)).split('\n');
+  return `JSON syntax error at line ${before.length}, column ${before[before.length - 1]!.length + 1} ${hidden}`;
 }
 
 /** Applies overrides in place; returns the names of the variables used (never their values). */

@@ -1,6 +1,5 @@
 import { HttpStub, type StubHandler } from './testing/http-stub';
-import { HttpCallError, HttpOrigin, retryAfterMsOf, signatureOf } from './http-origin';
-import { createHmac } from 'node:crypto';
+import { HttpCallError, HttpOrigin, retryAfterMsOf } from './http-origin';
 
 const stubs: HttpStub[] = [];
 const origins: HttpOrigin[] = [];
@@ -18,11 +17,19 @@ async function originFor(handler: StubHandler, basePath = ''): Promise<{ origin:
 }
 
 const never = new AbortController().signal;
-const post = (origin: HttpOrigin, options: { timeoutMs?: number; signal?: AbortSignal; maxBodyChars?: number } = {}) =>
+
+async function waitUntil(condition: () => boolean, timeoutMs = 2_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+const post = (origin: HttpOrigin, options: { timeoutMs?: number; signal?: AbortSignal; maxBodyBytes?: number } = {}) =>
   origin.post('/v1/things', { 'content-type': 'application/json', 'x-test': 'yes' }, '{"a":1}', {
     timeoutMs: options.timeoutMs ?? 1_000,
     signal: options.signal ?? never,
-    maxBodyChars: options.maxBodyChars,
+    maxBodyBytes: options.maxBodyBytes,
   });
 
 describe('HttpOrigin.post', () => {
@@ -50,9 +57,31 @@ describe('HttpOrigin.post', () => {
     await expect(post(origin)).resolves.toMatchObject({ status: 307 });
   });
 
-  it('cuts the body at maxBodyChars', async () => {
+  it('cuts the body at maxBodyBytes', async () => {
     const { origin } = await originFor(HttpStub.reply(500, 'x'.repeat(5_000)));
-    expect((await post(origin, { maxBodyChars: 100 })).body).toHaveLength(100);
+    expect(await post(origin, { maxBodyBytes: 100 })).toMatchObject({ status: 500, body: 'x'.repeat(100), bodyTruncated: true });
+    expect(await post(origin, { maxBodyBytes: 5_000 })).toEqual({ status: 500, body: 'x'.repeat(5_000), retryAfter: null });
+  });
+
+  it('stops reading an endless body at the cap and drops the connection, well within the deadline', async () => {
+    let closed = false;
+    const { origin } = await originFor((_request, _body, response) => {
+      response.writeHead(502, { 'content-type': 'text/plain' });
+      const chunk = 'y'.repeat(16 * 1024);
+      // Writes as fast as the client reads, forever: only the client's cap can end this response.
+      const pump = (): void => {
+        while (!closed && response.write(chunk));
+        if (!closed) response.once('drain', pump);
+      };
+      response.on('close', () => (closed = true));
+      pump();
+    });
+    const started = Date.now();
+    const answer = await post(origin, { timeoutMs: 5_000 });
+    expect(answer).toMatchObject({ status: 502, bodyTruncated: true });
+    expect(answer.body).toHaveLength(64 * 1024);
+    expect(Date.now() - started).toBeLessThan(2_000);
+    await waitUntil(() => closed);
   });
 
   it('gives up after timeoutMs without an answer: a timeout', async () => {
@@ -82,12 +111,6 @@ describe('HttpOrigin.post', () => {
     await expect(post(origin, { timeoutMs: 5_000, signal: abort.signal })).rejects.toThrow('stopping');
     const aborted = AbortSignal.abort(new Error('already stopped'));
     await expect(post(origin, { signal: aborted })).rejects.toThrow('already stopped');
-  });
-});
-
-describe('signatureOf', () => {
-  it('is sha256= and the hex HMAC-SHA256 of the body', () => {
-    expect(signatureOf('{"a":1}', 'k')).toBe(`sha256=${createHmac('sha256', 'k').update('{"a":1}').digest('hex')}`);
   });
 });
 

@@ -1,12 +1,16 @@
-import { createHmac } from 'node:crypto';
 import { Pool } from 'undici';
 
-/** What one HTTP call got back: the status, the body as text (cut at `maxBodyChars`) and `Retry-After`. */
+/** What one HTTP call got back: the status, the body as text (cut at `maxBodyBytes`) and `Retry-After`. */
 export interface HttpAnswer {
   status: number;
   body: string;
   retryAfter: string | null;
+  /** True when the body went on past `maxBodyBytes`: reading stopped there and the connection was dropped. */
+  bodyTruncated?: true;
 }
+
+/** Default of `post`'s `maxBodyBytes`: the sinks only read a status word or an error message from a body. */
+export const defaultMaxResponseBodyBytes = 64 * 1024;
 
 /** A call that got no HTTP answer: no answer within the deadline (`timeout`), or no connection (`network`). */
 export class HttpCallError extends Error {
@@ -33,11 +37,6 @@ export function retryAfterMsOf(header: string | null | undefined, nowMs: number)
   return Number.isNaN(at) ? undefined : Math.max(0, at - nowMs);
 }
 
-/** `X-Signature` of a body: `sha256=` and the hex HMAC-SHA256 of the exact bytes sent, with the shared secret. */
-export function signatureOf(body: string, secret: string): string {
-  return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
-}
-
 /** The `Error.cause` chain as one line: the useful part (`ECONNREFUSED`, `other side closed`) is often in a cause. */
 function describeFailure(error: unknown): string {
   const parts: string[] = [];
@@ -46,6 +45,24 @@ function describeFailure(error: unknown): string {
     parts.push(`${(current as Error).message ?? String(current)}${typeof code === 'string' ? ` (${code})` : ''}`);
   }
   return parts.join(': ');
+}
+
+/**
+ * Reads at most `maxBytes` of a body. Leaving the loop early destroys the stream, which makes undici drop
+ * the connection instead of draining the rest of the body into the pool's socket.
+ */
+async function readCapped(body: AsyncIterable<Buffer>, maxBytes: number): Promise<{ text: string; truncated: boolean }> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    if (size + chunk.length > maxBytes) {
+      chunks.push(chunk.subarray(0, maxBytes - size));
+      return { text: Buffer.concat(chunks).toString('utf8'), truncated: true };
+    }
+    chunks.push(chunk);
+    size += chunk.length;
+  }
+  return { text: Buffer.concat(chunks).toString('utf8'), truncated: false };
 }
 
 /**
@@ -64,16 +81,23 @@ export class HttpOrigin {
     this.basePath = url.pathname.replace(/\/+$/, '');
   }
 
+  /** The request target `post(path, …)` sends to: the base URL's path, then `path` (what a signature covers). */
+  targetOf(path: string): string {
+    return `${this.basePath}${path}`;
+  }
+
   /**
    * POSTs `body` once. Resolves with any HTTP answer (the caller judges the status); throws `HttpCallError`
    * when there is none within `timeoutMs` (the body included) or no connection, and the caller's abort
-   * reason when `signal` aborts.
+   * reason when `signal` aborts. At most `maxBodyBytes` (default `defaultMaxResponseBodyBytes`) of the
+   * response body are read: past that, reading stops and the connection is dropped, so a huge or endless
+   * body costs neither memory nor the deadline.
    */
   async post(
     path: string,
     headers: Record<string, string>,
     body: string,
-    options: { timeoutMs: number; signal: AbortSignal; maxBodyChars?: number },
+    options: { timeoutMs: number; signal: AbortSignal; maxBodyBytes?: number },
   ): Promise<HttpAnswer> {
     const { signal, timeoutMs } = options;
     signal.throwIfAborted();
@@ -89,18 +113,19 @@ export class HttpOrigin {
     signal.addEventListener('abort', onAbort, { once: true });
     try {
       const response = await this.pool.request({
-        path: `${this.basePath}${path}`,
+        path: this.targetOf(path),
         method: 'POST',
         headers,
         body,
         signal: controller.signal,
       });
-      const text = await response.body.text();
+      const { text, truncated } = await readCapped(response.body, options.maxBodyBytes ?? defaultMaxResponseBodyBytes);
       const retryAfter = response.headers['retry-after'];
       return {
         status: response.statusCode,
-        body: options.maxBodyChars === undefined ? text : text.slice(0, options.maxBodyChars),
+        body: text,
         retryAfter: (Array.isArray(retryAfter) ? retryAfter[0] : retryAfter) ?? null,
+        ...(truncated ? { bodyTruncated: true as const } : {}),
       };
     } catch (error) {
       if (signal.aborted) throw signal.reason ?? error;

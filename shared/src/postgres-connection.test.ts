@@ -44,7 +44,20 @@ describe('pgClientConfig', () => {
       ssl: false,
       application_name: 'wal-reader-stream',
       options: expect.stringContaining('-c TimeZone=UTC') as unknown,
+      keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
     });
+    expect(pgClientConfig(connection(), 'x').options).toContain('-c statement_timeout=60000');
+  });
+
+  it('takes the statement timeout and the keepalive delay from the config, 0 turning them off', () => {
+    const tuned = pgClientConfig(connection({ CDC__STATEMENT_TIMEOUT_MS: '5000', CDC__KEEP_ALIVE_IDLE_MS: '2000' }), 'x');
+    expect(tuned).toMatchObject({ keepAlive: true, keepAliveInitialDelayMillis: 2_000 });
+    expect(tuned.options).toContain('-c statement_timeout=5000');
+    const off = pgClientConfig(connection({ CDC__STATEMENT_TIMEOUT_MS: '0', CDC__KEEP_ALIVE_IDLE_MS: '0' }), 'x');
+    expect(off).toMatchObject({ keepAlive: false });
+    expect(off.options).toContain('-c statement_timeout=0');
+    expect(issuesOf({ CDC__STATEMENT_TIMEOUT_MS: '-1' })).toMatch(/statementTimeoutMs/);
   });
 
   it('reads the password from a _FILE variable or from passwordFile (at connect time)', () => {

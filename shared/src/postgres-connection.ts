@@ -38,6 +38,21 @@ export const postgresConnectionSchema = z
     sslPrivateKey: pemSource.optional(),
     /** Passphrase of an encrypted `sslPrivateKey`; best given as `…__SSL_KEY_PASSWORD_FILE`. */
     sslKeyPassword: secretText.optional(),
+    /**
+     * Postgres' `statement_timeout` for every statement of the session, in ms (0 = none). Default 60000:
+     * nothing the fleet runs takes that long (snapshots read in chunks), and a statement stuck behind a
+     * lock or on a sick server ends with an error the worker retries instead of holding it forever.
+     * Replication commands (the WAL stream itself, slot creation) are not subject to it.
+     */
+    statementTimeoutMs: z.number().int().min(0).max(2_147_483_647).default(60_000),
+    /**
+     * TCP keepalive: idle time in ms before the first probe on a silent connection (0 = keepalive off).
+     * Default 10000. A network cut otherwise leaves a query waiting for an answer that never comes — no
+     * server-side timeout can tell the client — until the OS gives up, which may be never on an idle
+     * socket; with keepalive the dead peer is found after this delay plus the OS's probes (libuv probes
+     * every second, 10 times) and the query fails with a connection error.
+     */
+    keepAliveIdleMs: z.number().int().min(0).max(2_147_483_647).default(10_000),
   })
   .strict()
   .superRefine((connection, context) => {
@@ -72,7 +87,9 @@ export function pgClientConfig(connection: PostgresConnection, applicationName: 
     ...(connection.passwordFile !== undefined ? { password: readFileSync(connection.passwordFile, 'utf8').trim() } : {}),
     ssl: pgSslOptions(connection),
     application_name: applicationName,
-    options: '-c TimeZone=UTC -c DateStyle=ISO -c bytea_output=hex -c extra_float_digits=3 -c IntervalStyle=postgres',
+    options: `-c TimeZone=UTC -c DateStyle=ISO -c bytea_output=hex -c extra_float_digits=3 -c IntervalStyle=postgres -c statement_timeout=${connection.statementTimeoutMs}`,
+    keepAlive: connection.keepAliveIdleMs > 0,
+    keepAliveInitialDelayMillis: connection.keepAliveIdleMs,
   };
 }
 

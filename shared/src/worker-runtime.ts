@@ -8,6 +8,7 @@ import { Lifecycle, exitAfterStop, exitOnSignals } from './lifecycle';
 import { createLogger, type Logger } from './logger';
 import { FleetMetrics } from './metrics-registry';
 import { Readiness } from './readiness';
+import { plaintextConnectionsOf, refusedPlaintext, tlsHintOf } from './transport-security';
 
 /** What a worker's `start` gets: everything shared, built once. */
 export interface WorkerContext<C extends WorkerConfig> {
@@ -44,6 +45,12 @@ export async function runWorker<S extends z.ZodType<WorkerConfig, z.ZodTypeDef, 
   const logger = createLogger({ service: config.serviceName, level: config.log.level });
   configureCrashPoints(config.faultInjection.crashPoints);
   logger.info({ config: redactSecrets(config) }, 'starting');
+  const refusal = checkTransport(config, logger);
+  if (refusal) {
+    process.stderr.write(`${refusal}\n`);
+    await new Promise<void>((resolve) => logger.flush(() => resolve()));
+    process.exit(2);
+  }
   const metrics = new FleetMetrics(config.serviceName);
   const readiness = new Readiness();
   readiness.onChange((ready) => metrics.ready.set(ready ? 1 : 0));
@@ -61,6 +68,25 @@ export async function runWorker<S extends z.ZodType<WorkerConfig, z.ZodTypeDef, 
     logger.fatal({ err: error, hint }, 'start failed');
     exitAfterStop(lifecycle, logger, config.shutdown.graceMs, 'start failed', 1);
   }
+}
+
+/**
+ * Logs each connection that would reach a non-loopback host in plain text; returns the refusal (the
+ * process then exits 2, like on any config error) when `security.profile` is `production` and one is not
+ * in `allowPlaintext`.
+ */
+function checkTransport(config: WorkerConfig, logger: Logger): string | undefined {
+  const plaintext = plaintextConnectionsOf(config);
+  for (const connection of plaintext)
+    logger.warn(
+      { key: connection.path, host: connection.host, hint: tlsHintOf(connection) },
+      'plaintext connection to a non-loopback host',
+    );
+  const refused = refusedPlaintext(plaintext, config.security);
+  if (refused.length === 0) return undefined;
+  const keys = refused.map((connection) => connection.path);
+  logger.fatal({ keys }, 'security.profile production refuses plaintext connections');
+  return `security.profile: production refuses plaintext connections to non-loopback hosts: ${keys.join(', ')} (configure TLS, or list the key in security.allowPlaintext)`;
 }
 
 function configFileFrom(argv: string[], env: Record<string, string | undefined>): string | undefined {

@@ -1,7 +1,7 @@
 -- Runs once, on the first start of an empty data directory (docker-entrypoint-initdb.d), in POSTGRES_DB: the
 -- demo's inventory tables (inventoryDdl('inventory') in shared/src/testing/inventory-workload.ts).
-create schema if not exists inventory;
-create table if not exists inventory.stock (
+create schema if not exists "inventory";
+create table if not exists "inventory".stock (
   sku text not null,
   warehouse text not null,
   on_hand int4 not null check (on_hand >= 0),
@@ -9,7 +9,7 @@ create table if not exists inventory.stock (
   updated_at timestamptz not null default now(),
   primary key (sku, warehouse)
 );
-create table if not exists inventory.reservations (
+create table if not exists "inventory".reservations (
   id bigserial primary key,
   sku text not null,
   warehouse text not null,
@@ -17,7 +17,7 @@ create table if not exists inventory.reservations (
   order_id bigint not null,
   created_at timestamptz not null default now()
 );
-create table if not exists inventory.orders (
+create table if not exists "inventory".orders (
   id bigserial primary key,
   sku text not null,
   quantity int4 not null,

@@ -1,4 +1,5 @@
 import { Client } from 'pg';
+import { sqlIdentifier } from '../sql-identifier';
 import { inventoryDdl } from './inventory-workload';
 import { testStackEndpoints, type LocalStackEndpoints } from './stack-endpoints';
 import { uniqueName } from './unique-name';
@@ -99,8 +100,8 @@ export class FleetFixture {
         await client
           .query('select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name = $1 and not active', [slot])
           .catch(() => undefined);
-        await client.query(`drop publication if exists ${slot}`).catch(() => undefined);
-        await client.query(`drop schema if exists ${this.schema} cascade`).catch(() => undefined);
+        await client.query(`drop publication if exists ${sqlIdentifier(slot)}`).catch(() => undefined);
+        await client.query(`drop schema if exists ${sqlIdentifier(this.schema)} cascade`).catch(() => undefined);
         await client.end();
       }),
     );

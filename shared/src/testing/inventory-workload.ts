@@ -1,11 +1,13 @@
 import type { ClientBase } from 'pg';
 import { shardOf } from '../sharding';
+import { sqlIdentifier } from '../sql-identifier';
 
 /** A connection or a pool: anything that runs one statement. */
 export type Queryable = Pick<ClientBase, 'query'>;
 
 /** The inventory tables of one shard, in schema `schema` (the demo uses `inventory`). */
-export function inventoryDdl(schema: string): string {
+export function inventoryDdl(name: string): string {
+  const schema = sqlIdentifier(name);
   return `
   create schema if not exists ${schema};
   create table if not exists ${schema}.stock (
@@ -47,7 +49,7 @@ export async function seedStock(clients: Queryable[], schema: string, skus: numb
   await Promise.all(
     clients.map((client, shard) =>
       client.query(
-        `insert into ${schema}.stock (sku, warehouse, on_hand) select s, w, $3 from unnest($1::text[]) s, unnest($2::text[]) w`,
+        `insert into ${sqlIdentifier(schema)}.stock (sku, warehouse, on_hand) select s, w, $3 from unnest($1::text[]) s, unnest($2::text[]) w`,
         [names.filter((sku) => shardOf(sku, clients.length) === shard), warehouses, onHand],
       ),
     ),
@@ -63,7 +65,7 @@ export async function purchase(client: ClientBase, schema: string, sku: string, 
   await client.query('begin');
   try {
     const updated = await client.query(
-      `update ${schema}.stock set reserved = reserved + $3, updated_at = now() where sku = $1 and warehouse = $2 and on_hand - reserved >= $3`,
+      `update ${sqlIdentifier(schema)}.stock set reserved = reserved + $3, updated_at = now() where sku = $1 and warehouse = $2 and on_hand - reserved >= $3`,
       [sku, warehouse, quantity],
     );
     if (updated.rowCount === 0) {
@@ -71,10 +73,10 @@ export async function purchase(client: ClientBase, schema: string, sku: string, 
       return false;
     }
     const order = await client.query<{ id: string }>(
-      `insert into ${schema}.orders (sku, quantity, status) values ($1, $2, 'placed') returning id`,
+      `insert into ${sqlIdentifier(schema)}.orders (sku, quantity, status) values ($1, $2, 'placed') returning id`,
       [sku, quantity],
     );
-    await client.query(`insert into ${schema}.reservations (sku, warehouse, quantity, order_id) values ($1, $2, $3, $4)`, [
+    await client.query(`insert into ${sqlIdentifier(schema)}.reservations (sku, warehouse, quantity, order_id) values ($1, $2, $3, $4)`, [
       sku,
       warehouse,
       quantity,
@@ -95,13 +97,13 @@ export async function purchase(client: ClientBase, schema: string, sku: string, 
 export async function ship(client: Queryable, schema: string, sku: string, warehouse: string): Promise<boolean> {
   const result = await client.query(
     `with shipped as (
-       delete from ${schema}.reservations where id = (
-         select id from ${schema}.reservations where sku = $1 and warehouse = $2 order by id limit 1 for update skip locked)
+       delete from ${sqlIdentifier(schema)}.reservations where id = (
+         select id from ${sqlIdentifier(schema)}.reservations where sku = $1 and warehouse = $2 order by id limit 1 for update skip locked)
        returning quantity, order_id),
      stock as (
-       update ${schema}.stock s set on_hand = on_hand - shipped.quantity, reserved = reserved - shipped.quantity, updated_at = now()
+       update ${sqlIdentifier(schema)}.stock s set on_hand = on_hand - shipped.quantity, reserved = reserved - shipped.quantity, updated_at = now()
        from shipped where s.sku = $1 and s.warehouse = $2 returning 1)
-     update ${schema}.orders o set status = 'shipped' from shipped, stock where o.id = shipped.order_id`,
+     update ${sqlIdentifier(schema)}.orders o set status = 'shipped' from shipped, stock where o.id = shipped.order_id`,
     [sku, warehouse],
   );
   return (result.rowCount ?? 0) > 0;
@@ -109,11 +111,10 @@ export async function ship(client: Queryable, schema: string, sku: string, wareh
 
 /** A restock: `quantity` more units on hand (always a change, so always an event). */
 export async function restock(client: Queryable, schema: string, sku: string, warehouse: string, quantity: number): Promise<void> {
-  await client.query(`update ${schema}.stock set on_hand = on_hand + $3, updated_at = now() where sku = $1 and warehouse = $2`, [
-    sku,
-    warehouse,
-    quantity,
-  ]);
+  await client.query(
+    `update ${sqlIdentifier(schema)}.stock set on_hand = on_hand + $3, updated_at = now() where sku = $1 and warehouse = $2`,
+    [sku, warehouse, quantity],
+  );
 }
 
 export interface StockRow {
@@ -128,7 +129,7 @@ export async function stockTruth(clients: Queryable[], schema: string): Promise<
   const truth = new Map<string, StockRow>();
   for (const client of clients) {
     const result = await client.query<{ sku: string; warehouse: string; on_hand: number; reserved: number }>(
-      `select sku, warehouse, on_hand, reserved from ${schema}.stock`,
+      `select sku, warehouse, on_hand, reserved from ${sqlIdentifier(schema)}.stock`,
     );
     for (const row of result.rows)
       truth.set(`${row.sku}|${row.warehouse}`, { sku: row.sku, warehouse: row.warehouse, onHand: row.on_hand, reserved: row.reserved });

@@ -52,12 +52,15 @@ describe('ErpClient.post', () => {
   async function clientFor(handler: StubHandler, requestTimeoutMs = 200): Promise<ErpClient> {
     const stub = await HttpStub.start(handler);
     stubs.push(stub);
-    const client = new ErpClient({ baseUrl: `${stub.baseUrl}/`, token: 'tok', hmacSecret: 'secret', requestTimeoutMs });
+    const client = new ErpClient(
+      { baseUrl: `${stub.baseUrl}/`, token: 'tok', hmacSecret: 'secret', requestTimeoutMs },
+      () => 1_790_000_000_999,
+    );
     clients.push(client);
     return client;
   }
 
-  it('posts the posting signed and authenticated', async () => {
+  it('posts the posting authenticated and signed over method, target, posting id, time and body', async () => {
     let seen: { url?: string; headers: IncomingHttpHeaders; body: string } | undefined;
     const client = await clientFor((request, body, response) => {
       seen = { url: request.url, headers: request.headers, body };
@@ -67,7 +70,12 @@ describe('ErpClient.post', () => {
     expect(seen!.url).toBe('/v1/postings');
     expect(JSON.parse(seen!.body)).toEqual(posting);
     expect(seen!.headers.authorization).toBe('Bearer tok');
-    expect(seen!.headers['x-signature']).toBe(`sha256=${createHmac('sha256', 'secret').update(seen!.body).digest('hex')}`);
+    expect(seen!.headers['idempotency-key']).toBe(posting.postingId);
+    expect(seen!.headers['x-signature-timestamp']).toBe('1790000000');
+    const nonce = seen!.headers['x-signature-nonce'] as string;
+    expect(nonce).toMatch(/^[0-9a-f-]{36}$/);
+    const canonical = `POST\n/v1/postings\n${posting.postingId}\n1790000000\n${nonce}\n${seen!.body}`;
+    expect(seen!.headers['x-signature']).toBe(`v1=${createHmac('sha256', 'secret').update(canonical).digest('hex')}`);
   });
 
   it('carries the ERP’s Retry-After into the retryable error', async () => {

@@ -5,9 +5,10 @@ import {
   PoisonEventError,
   RetryableError,
   retryAfterMsOf,
-  signatureOf,
+  signedRequestHeaders,
   type HttpAnswer,
 } from '@inventory-cdc/shared';
+import { randomUUID } from 'node:crypto';
 import type { Posting } from './posting-builder';
 
 /** What the ERP made of a posting it accepted. */
@@ -79,24 +80,38 @@ export const erpPostingsPath = '/v1/postings';
 export class ErpClient {
   private readonly origin: HttpOrigin;
 
-  constructor(private readonly options: ErpClientOptions) {
+  constructor(
+    private readonly options: ErpClientOptions,
+    private readonly clock: () => number = Date.now,
+  ) {
     this.origin = new HttpOrigin(options.baseUrl);
   }
 
-  /** One attempt; `signal` aborts it (shutdown), `requestTimeoutMs` abandons it as retryable. */
+  /**
+   * One attempt; `signal` aborts it (shutdown), `requestTimeoutMs` abandons it as retryable. The posting id
+   * is the idempotency key; each attempt is signed with its own timestamp and nonce (see `request-signature.ts`).
+   */
   async post(posting: Posting, signal: AbortSignal): Promise<ErpAnswer> {
     const body = JSON.stringify(posting);
+    const signed = {
+      method: 'POST',
+      path: this.origin.targetOf(erpPostingsPath),
+      idempotencyKey: posting.postingId,
+      timestampSeconds: Math.floor(this.clock() / 1000),
+      nonce: randomUUID(),
+      body,
+    };
     const headers = {
       'content-type': 'application/json',
       authorization: `Bearer ${this.options.token}`,
-      'x-signature': signatureOf(body, this.options.hmacSecret),
+      ...signedRequestHeaders(signed, this.options.hmacSecret),
     };
     let answer: HttpAnswer;
     try {
       answer = await this.origin.post(erpPostingsPath, headers, body, {
         timeoutMs: this.options.requestTimeoutMs,
         signal,
-        maxBodyChars: 2_000,
+        maxBodyBytes: 2_000,
       });
     } catch (error) {
       if (!(error instanceof HttpCallError)) throw error;

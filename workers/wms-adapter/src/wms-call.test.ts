@@ -105,8 +105,10 @@ describe('wmsCallOf', () => {
 describe('wmsRequestOf', () => {
   const call = wmsCallOf(consumed({ op: 'u', after: row(7, 3) }))!;
 
-  it('posts the exact body with bearer auth, the idempotency key and an HMAC of those bytes', () => {
-    const request = wmsRequestOf(call, { token: 't0k', hmacSecret: 's3cret' });
+  const attempt = { path: '/api/v1/stock-changes', timestampSeconds: 1_790_000_000, nonce: 'n0nce-0123456789abcdef' };
+
+  it('posts the exact body with bearer auth, the idempotency key and an HMAC over method, target, key, time and bytes', () => {
+    const request = wmsRequestOf(call, { token: 't0k', hmacSecret: 's3cret' }, attempt);
     expect(JSON.parse(request.body)).toEqual(call.change);
     expect(Object.keys(JSON.parse(request.body) as object)).toEqual([
       'sku',
@@ -122,12 +124,20 @@ describe('wmsRequestOf', () => {
       authorization: 'Bearer t0k',
       'content-type': 'application/json',
       'idempotency-key': `wms-${position}`,
-      'x-signature': `sha256=${createHmac('sha256', 's3cret').update(request.body).digest('hex')}`,
+      'x-signature-timestamp': '1790000000',
+      'x-signature-nonce': 'n0nce-0123456789abcdef',
+      'x-signature': `v1=${createHmac('sha256', 's3cret')
+        .update(`POST\n/api/v1/stock-changes\nwms-${position}\n1790000000\nn0nce-0123456789abcdef\n${request.body}`)
+        .digest('hex')}`,
     });
   });
 
   it('is deterministic, so a redelivery sends the same bytes under the same key', () => {
     const endpoint = { baseUrl: 'http://wms', token: 't', hmacSecret: 's' };
-    expect(wmsRequestOf(call, endpoint)).toEqual(wmsRequestOf(wmsCallOf(consumed({ op: 'u', after: row(7, 3) }))!, endpoint));
+    const redelivered = wmsCallOf(consumed({ op: 'u', after: row(7, 3) }))!;
+    expect(wmsRequestOf(call, endpoint, attempt)).toEqual(wmsRequestOf(redelivered, endpoint, attempt));
+    const later = wmsRequestOf(redelivered, endpoint, { ...attempt, timestampSeconds: attempt.timestampSeconds + 5 });
+    expect(later.body).toBe(wmsRequestOf(call, endpoint, attempt).body);
+    expect(later.headers['idempotency-key']).toBe(call.idempotencyKey);
   });
 });

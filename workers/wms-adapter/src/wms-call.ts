@@ -1,4 +1,4 @@
-import { PoisonEventError, signatureOf, type ConsumedChange } from '@inventory-cdc/shared';
+import { PoisonEventError, signedRequestHeaders, type ConsumedChange } from '@inventory-cdc/shared';
 
 /**
  * The body of `POST /v1/stock-changes`: one stock row's state after a change. `available` is what can be
@@ -89,19 +89,30 @@ export function wmsCallOf(change: ConsumedChange): WmsCall | null {
   };
 }
 
+/** Where and when one attempt is sent: what the signature covers besides the key and the body. */
+export interface WmsAttempt {
+  /** The request target as sent, the base URL's path included (`HttpOrigin.targetOf`). */
+  path: string;
+  /** Unix seconds of this attempt: each retry is signed afresh, so it stays within the WMS's window. */
+  timestampSeconds: number;
+  /** Unique to this attempt (the WMS refuses a nonce it has seen: a replayed request). */
+  nonce: string;
+}
+
 /**
- * The HTTP request for a call. The signature covers the exact bytes sent, so the body is serialised
- * once, here, and never re-encoded by the transport.
+ * The HTTP request for one attempt of a call. The body is serialised once, here, and never re-encoded by
+ * the transport: the signature (see `shared/src/request-signature.ts`) covers the exact bytes sent, with
+ * the method, the target, the idempotency key and the attempt's timestamp and nonce.
  */
-export function wmsRequestOf(call: WmsCall, endpoint: Omit<WmsEndpoint, 'baseUrl'>): WmsRequest {
+export function wmsRequestOf(call: WmsCall, endpoint: Omit<WmsEndpoint, 'baseUrl'>, attempt: WmsAttempt): WmsRequest {
   const { sku, warehouse, onHand, reserved, available, position, op, commitTs } = call.change;
   const body = JSON.stringify({ sku, warehouse, onHand, reserved, available, position, op, commitTs });
+  const signed = { method: 'POST', idempotencyKey: call.idempotencyKey, ...attempt, body };
   return {
     headers: {
       authorization: `Bearer ${endpoint.token}`,
       'content-type': 'application/json',
-      'idempotency-key': call.idempotencyKey,
-      'x-signature': signatureOf(body, endpoint.hmacSecret),
+      ...signedRequestHeaders(signed, endpoint.hmacSecret),
     },
     body,
   };

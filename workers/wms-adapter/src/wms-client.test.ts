@@ -1,5 +1,5 @@
-import { createHmac } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import { verifySignature } from '@inventory-cdc/shared';
 import { HttpStub, type StubHandler } from '@inventory-cdc/shared/testing';
 import type { WmsCall } from './wms-call';
 import { HttpWmsTransport } from './wms-client';
@@ -41,6 +41,11 @@ async function transportFor(handler: StubHandler, requestTimeoutMs = 1_000): Pro
 
 const reply = HttpStub.reply;
 
+function header(headers: IncomingMessage['headers'], name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
 const never = new AbortController().signal;
 
 describe('HttpWmsTransport', () => {
@@ -56,7 +61,19 @@ describe('HttpWmsTransport', () => {
       url: '/v1/stock-changes',
       headers: { authorization: 'Bearer tok', 'idempotency-key': call.idempotencyKey },
     });
-    expect(seen!.headers['x-signature']).toBe(`sha256=${createHmac('sha256', 'key').update(seen!.body).digest('hex')}`);
+    const signed = { method: 'POST', path: '/v1/stock-changes', idempotencyKey: call.idempotencyKey, body: seen!.body };
+    const verdict = verifySignature(
+      {
+        signature: header(seen!.headers, 'x-signature'),
+        timestamp: header(seen!.headers, 'x-signature-timestamp'),
+        nonce: header(seen!.headers, 'x-signature-nonce'),
+        idempotencyKey: call.idempotencyKey,
+      },
+      signed,
+      'key',
+      { nowMs: Date.now(), windowSeconds: 5 },
+    );
+    expect(verdict.ok).toBe(true);
     expect(JSON.parse(seen!.body)).toEqual(call.change);
   });
 

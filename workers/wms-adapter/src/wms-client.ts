@@ -1,4 +1,5 @@
 import { HttpCallError, HttpOrigin, type HttpAnswer } from '@inventory-cdc/shared';
+import { randomUUID } from 'node:crypto';
 import { wmsRequestOf, wmsStockChangesPath, type WmsCall, type WmsEndpoint } from './wms-call';
 import { classifyResponse, WmsRejectedError, WmsUnavailableError } from './wms-response';
 
@@ -24,7 +25,8 @@ export class HttpWmsTransport implements WmsTransport {
   }
 
   async send(call: WmsCall, signal: AbortSignal): Promise<'applied' | 'duplicate'> {
-    const request = wmsRequestOf(call, this.endpoint);
+    const path = this.origin.targetOf(wmsStockChangesPath);
+    const request = wmsRequestOf(call, this.endpoint, { path, timestampSeconds: Math.floor(this.clock() / 1000), nonce: randomUUID() });
     let answer: HttpAnswer;
     try {
       answer = await this.origin.post(wmsStockChangesPath, request.headers, request.body, { timeoutMs: this.requestTimeoutMs, signal });
