@@ -1,5 +1,6 @@
-import { escapeIdentifier, type Client } from 'pg';
+import type { Client } from 'pg';
 import { parseLsn } from './source-position';
+import { sqlIdentifier } from './sql-identifier';
 
 /**
  * Replication slots as the reader and the operators' tools see them in `pg_replication_slots`: creation
@@ -66,7 +67,7 @@ export async function createLogicalSlot(
   options: { exportSnapshot: boolean; temporary?: boolean },
 ): Promise<{ consistentPoint: bigint; snapshotName: string | null }> {
   const result = await replicationClient.query<{ consistent_point: string; snapshot_name: string | null }>(
-    `CREATE_REPLICATION_SLOT ${escapeIdentifier(slot)}${options.temporary ? ' TEMPORARY' : ''} LOGICAL pgoutput ${
+    `CREATE_REPLICATION_SLOT ${sqlIdentifier(slot)}${options.temporary ? ' TEMPORARY' : ''} LOGICAL pgoutput ${
       options.exportSnapshot ? 'EXPORT_SNAPSHOT' : 'NOEXPORT_SNAPSHOT'
     }`,
   );

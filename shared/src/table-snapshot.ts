@@ -1,6 +1,7 @@
-import { Client, escapeIdentifier, escapeLiteral } from 'pg';
+import { Client, escapeLiteral } from 'pg';
 import { pgClientConfig, type PostgresConnection } from './postgres-connection';
 import { createLogicalSlot } from './replication-slots';
+import { sqlIdentifier, sqlQualifiedName } from './sql-identifier';
 
 /** A table to read in a snapshot, with the columns wanted, in that order. */
 export interface SnapshotTable {
@@ -73,9 +74,9 @@ export async function* readTableSnapshot<T extends SnapshotTable>(
     await reader.query('begin isolation level repeatable read read only');
     await reader.query(`set transaction snapshot ${escapeLiteral(exported.snapshotName)}`);
     for (const table of options.tables) {
-      const columns = table.columns.map(escapeIdentifier).join(', ');
+      const columns = table.columns.map(sqlIdentifier).join(', ');
       await reader.query(
-        `declare snapshot_cursor no scroll cursor for select ${columns} from ${escapeIdentifier(table.schema)}.${escapeIdentifier(table.table)}`,
+        `declare snapshot_cursor no scroll cursor for select ${columns} from ${sqlQualifiedName(table.schema, table.table)}`,
       );
       for (;;) {
         const result = await reader.query<Array<string | null>>({

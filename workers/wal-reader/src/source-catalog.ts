@@ -1,5 +1,5 @@
-import { HaltError, createLogicalSlot } from '@inventory-cdc/shared';
-import { escapeIdentifier, type Client } from 'pg';
+import { HaltError, createLogicalSlot, sqlIdentifier, sqlQualifiedName } from '@inventory-cdc/shared';
+import type { Client } from 'pg';
 import type { RelationColumn, ReplicaIdentity } from './pgoutput-decode';
 import type { TableShape } from './table-schema';
 
@@ -101,10 +101,10 @@ export async function ensurePublication(client: Client, publication: string, tab
   const exists = await client.query('select 1 from pg_publication where pubname = $1', [publication]);
   const parts = [
     ...(tables.length ? [`table ${tables.map(quoteQualified).join(', ')}`] : []),
-    ...schemas.map((schema) => `tables in schema ${quoteIdent(schema)}`),
+    ...schemas.map((schema) => `tables in schema ${sqlIdentifier(schema)}`),
   ];
   if (exists.rowCount === 0) {
-    await client.query(`create publication ${quoteIdent(publication)} for ${parts.join(', ')}`);
+    await client.query(`create publication ${sqlIdentifier(publication)} for ${parts.join(', ')}`);
     return;
   }
   const published = await client.query<{ name: string }>(
@@ -114,7 +114,7 @@ export async function ensurePublication(client: Client, publication: string, tab
   const have = new Set(published.rows.map((row) => row.name));
   const lacking = tables.filter((table) => !have.has(table));
   if (lacking.length > 0)
-    await client.query(`alter publication ${quoteIdent(publication)} add table ${lacking.map(quoteQualified).join(', ')}`);
+    await client.query(`alter publication ${sqlIdentifier(publication)} add table ${lacking.map(quoteQualified).join(', ')}`);
 }
 
 /** Creates the reader's slot on a replication connection, exporting its snapshot when asked. */
@@ -135,10 +135,7 @@ export async function estimateRows(client: Client, tables: TableShape[]): Promis
   return Number(result.rows[0]?.rows ?? 0);
 }
 
-/** Postgres's own identifier quoting (doubles inner quotes). */
-const quoteIdent = escapeIdentifier;
-
 function quoteQualified(name: string): string {
   const [schema, table] = name.split('.');
-  return `${quoteIdent(schema ?? '')}.${quoteIdent(table ?? '')}`;
+  return sqlQualifiedName(schema ?? '', table ?? '');
 }
