@@ -89,6 +89,16 @@ export class AvroCodec {
     return id;
   }
 
+  /** The latest schema registered under `subject`, or undefined when it has none. */
+  async latestSchema(subject: string): Promise<object | undefined> {
+    try {
+      return JSON.parse((await this.client.getLatestSchemaMetadata(subject)).schema) as object;
+    } catch (error) {
+      if ((error as { status?: number }).status === 404) return undefined;
+      throw error;
+    }
+  }
+
   /**
    * Asks the registry, past every cache, whether `subject` still maps `schema` to `id`. False when it does
    * not (an in-memory registry restarted empty, or the subject was deleted and registered again); throws

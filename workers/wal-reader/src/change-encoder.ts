@@ -28,6 +28,8 @@ export class ChangeEncoder {
     private readonly metrics: ReaderMetrics,
     private readonly logger: Logger,
     private readonly compatibility: RegistryConfig['compatibility'],
+    /** Rules that replace `compatibility` for single subjects (an operator's deliberate exception). */
+    private readonly subjectCompatibility: Record<string, RegistryConfig['compatibility']>,
     /** Largest record (key + value bytes) the brokers accept; a larger change halts the shard. */
     private readonly maxRecordBytes: number,
   ) {}
@@ -48,10 +50,12 @@ export class ChangeEncoder {
       if (!/409|incompatible/i.test(message)) throw error;
       const name = `${table.shape.schema}.${table.shape.table}`;
       this.metrics.schemaRefused.inc({ shard: this.metrics.shard, table: name });
+      // After a restart there is no previous shape in memory: compare with what the registry holds.
+      const registered = previous ? undefined : await this.codec.latestSchema(`${table.topic}-value`).catch(() => undefined);
       throw new HaltError(
         'schema_refused',
-        `the registry refused the new schema of ${name}: ${describeRefusal(message, table, previous)}`,
-        `make the change compatible (e.g. add columns as nullable, do not change a column's type), or change the subject's compatibility rule for ${table.topic}-value deliberately`,
+        `the registry refused the new schema of ${name}: ${describeRefusal(message, table, previous, registered)}`,
+        `revert the change in Postgres and replay it compatibly (add columns as nullable, do not change a column's type) — the changes already made stay in the WAL and are refused again — or accept it deliberately: set registry.subjectCompatibility {"${table.topic}-value": NONE} in this reader's config, restart it, and remove the setting once the new schema is registered; tell the topic's consumers first`,
         { cause: error },
       );
     }
@@ -63,7 +67,7 @@ export class ChangeEncoder {
    * subject without a configured rule).
    */
   async registerSubject(subject: string, schema: object): Promise<number> {
-    await this.codec.setCompatibility(this.compatibility, subject);
+    await this.codec.setCompatibility(this.subjectCompatibility[subject] ?? this.compatibility, subject);
     const id = await this.codec.register(subject, schema);
     this.registered.set(subject, { subject, schema, id });
     return id;
@@ -137,12 +141,35 @@ function tooLarge(record: ChangeRecord, bytes: number, limit: number): HaltError
   );
 }
 
-/** Names the columns whose Avro type changed since the previous shape of the table, with the registry's words. */
-function describeRefusal(message: string, table: CompiledTable, previous: CompiledTable | undefined): string {
-  if (!previous) return message;
-  const before = new Map(previous.shape.columns.map((column, index) => [column.name, JSON.stringify(previous.codecs[index]?.avro)]));
-  const changed = table.shape.columns.filter(
-    (column, index) => before.has(column.name) && before.get(column.name) !== JSON.stringify(table.codecs[index]?.avro),
-  );
-  return changed.length > 0 ? `column ${changed.map((column) => column.name).join(', ')} changed type (${message})` : message;
+/**
+ * Names the columns whose Avro type changed, against the previous shape in memory or (after a restart)
+ * the schema the registry holds, with the registry's words.
+ */
+function describeRefusal(
+  message: string,
+  table: CompiledTable,
+  previous: CompiledTable | undefined,
+  registered: object | undefined,
+): string {
+  const before = previous
+    ? new Map(previous.shape.columns.map((column, index) => [previous.fieldNames[index]!, JSON.stringify(previous.codecs[index]?.avro)]))
+    : rowFieldTypes(registered);
+  const changed = table.shape.columns.filter((column, index) => {
+    const field = table.fieldNames[index]!;
+    return before.has(field) && before.get(field) !== JSON.stringify(table.codecs[index]?.avro);
+  });
+  if (changed.length === 0) return message;
+  const describe = (column: (typeof changed)[number]): string => {
+    const index = table.shape.columns.indexOf(column);
+    return `${column.name} is now ${JSON.stringify(table.codecs[index]?.avro)}, was ${before.get(table.fieldNames[index]!)}`;
+  };
+  return `column ${changed.map((column) => column.name).join(', ')} changed type (${changed.map(describe).join('; ')}; ${message})`;
+}
+
+/** Field name → JSON of its (non-null) type, of the row record (`before`'s `Value`) in a registered envelope schema. */
+function rowFieldTypes(envelope: object | undefined): Map<string, string> {
+  const fields = (envelope as { fields?: Array<{ name: string; type: unknown }> } | undefined)?.fields ?? [];
+  const before = fields.find((field) => field.name === 'before')?.type;
+  const row = Array.isArray(before) ? (before[1] as { fields?: Array<{ name: string; type: unknown }> }) : undefined;
+  return new Map((row?.fields ?? []).map((field) => [field.name, JSON.stringify(Array.isArray(field.type) ? field.type[1] : field.type)]));
 }

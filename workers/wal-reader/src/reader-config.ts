@@ -7,7 +7,16 @@ const qualifiedTable = z.string().regex(/^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$/, 
 export const readerConfigSchema = workerConfigSchema
   .extend({
     kafka: kafkaConfigSchema,
-    registry: registryConfigSchema,
+    registry: registryConfigSchema
+      .extend({
+        /**
+         * Per-subject compatibility rules that replace `compatibility` for those subjects, e.g.
+         * `{"<prefix>.inventory.stock-value": NONE}`: the documented way past a refused schema change the
+         * operator has decided to accept (see README, "A refused schema change"). Default none.
+         */
+        subjectCompatibility: z.record(registryConfigSchema.shape.compatibility.removeDefault()).default({}),
+      })
+      .strict(),
     shard: z
       .object({
         /** The shard's number: part of every source position, the progress key and the transactional id. */

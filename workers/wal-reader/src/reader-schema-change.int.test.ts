@@ -44,5 +44,25 @@ describe('wal-reader schema changes', () => {
       const result = await fixture.db.query('select active from pg_replication_slots where slot_name = $1', [fixture.slot]);
       return result.rows[0]?.active === false;
     });
+
+    // A restart meets the same change in the WAL: refused again, and the message still names the column
+    // (compared with the schema the registry holds, as no earlier shape is in memory).
+    const again = fixture.reader();
+    again.process.start();
+    expect(await again.process.exitCode()).toBe(1);
+    expect(readFileSync(again.process.logFile, 'utf8')).toMatch(
+      /refused the new schema of [a-z0-9_]+\.stock: column qty changed type \(qty is now \\"string\\", was \\"int\\"/,
+    );
+
+    // The documented way to accept the change: a per-subject rule in the reader's config.
+    const accepting = fixture.reader({ CDC__REGISTRY__SUBJECT_COMPATIBILITY: `{"${fixture.topic('stock')}-value": NONE}` });
+    accepting.process.start();
+    const accepted = await fixture.read(['stock'], (seen) => seen.length >= 3);
+    expect(inSourceOrder(envelopes(accepted)).map((event) => event.after)).toEqual([
+      { id: 1, qty: 10 },
+      { id: 2, qty: 20, note: 'added' },
+      { id: 3, qty: 'thirty', note: null },
+    ]);
+    expect(await fixture.codec.client.getAllVersions(`${fixture.topic('stock')}-value`)).toHaveLength(3);
   });
 });

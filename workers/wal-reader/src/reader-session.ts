@@ -88,7 +88,14 @@ export class ReaderSession {
       await ensureReaderTopics(this.deps.kafka, config, tables);
       const stored = await readProgress(this.deps.kafka, this.topics.progress, config.shard.id, logger);
       if (stored) this.progress = { ...stored, pendingSnapshots: [...(stored.pendingSnapshots ?? [])] };
-      const encoder = new ChangeEncoder(codec, metrics, logger, config.registry.compatibility, config.batch.maxRecordBytes);
+      const encoder = new ChangeEncoder(
+        codec,
+        metrics,
+        logger,
+        config.registry.compatibility,
+        config.registry.subjectCompatibility,
+        config.batch.maxRecordBytes,
+      );
       const catalog = this.catalog(tables, encoder);
       const committer = this.committer(this.progress.commitLsn, encoder);
       this.committerOfTerm = committer;
