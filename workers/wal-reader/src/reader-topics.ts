@@ -19,6 +19,18 @@ export async function ensureReaderTopics(kafka: Kafka, config: ReaderConfig, tab
       configEntries: [{ name: 'cleanup.policy', value: 'compact,delete' }],
     })),
     { topic: internal.transactions, numPartitions: partitions, replicationFactor },
-    { topic: internal.progress, numPartitions: 1, replicationFactor, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] },
+    {
+      topic: internal.progress,
+      numPartitions: 1,
+      replicationFactor,
+      // A record per Kafka transaction, of which only the last counts: small segments rolled often let
+      // compaction keep the topic (which every start reads through) small.
+      configEntries: [
+        { name: 'cleanup.policy', value: 'compact' },
+        { name: 'segment.bytes', value: String(1024 * 1024) },
+        { name: 'segment.ms', value: String(10 * 60 * 1000) },
+        { name: 'min.cleanable.dirty.ratio', value: '0.1' },
+      ],
+    },
   ]);
 }
