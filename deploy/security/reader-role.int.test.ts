@@ -1,4 +1,4 @@
-import { AvroCodec, createKafka, createRegistryClient } from '@inventory-cdc/shared';
+import { AvroCodec, createKafka, createRegistryClient, snapshotRequestTable } from '@inventory-cdc/shared';
 import { WorkerProcess, readTopics, testStackEndpoints, uniqueName } from '@inventory-cdc/shared/testing';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -58,6 +58,18 @@ describe('the wal-reader as a least-privilege role (LOGIN REPLICATION, SELECT on
     await dropReaderRole(admin, role);
     await admin.end();
     await codec.close();
+  });
+
+  it('may read the ad-hoc snapshot requests but not record one: only the admin asks for snapshots', async () => {
+    await admin.query(`insert into ${snapshotRequestTable} (id, table_name) values ($1, $2)`, [`${schema}-request`, `${schema}.stock`]);
+
+    const seen = await asRole(password, (client) =>
+      client.query(`select table_name from ${snapshotRequestTable} where id = $1`, [`${schema}-request`]),
+    );
+    expect(seen.rows).toEqual([{ table_name: `${schema}.stock` }]);
+    await expect(
+      asRole(password, (client) => client.query(`insert into ${snapshotRequestTable} (id, table_name) values ('forged', 'a.b')`)),
+    ).rejects.toThrow(/permission denied/);
   });
 
   it('streams the captured table end to end, logging in with its password from a _FILE variable', async () => {
@@ -169,6 +181,6 @@ describe('ensureReaderRole with hostile names in the catalogue', () => {
       `select table_name from information_schema.role_table_grants where grantee = $1 and privilege_type = 'SELECT' order by table_name`,
       [role],
     );
-    expect(left.rows.map((row) => row.table_name)).toEqual(['stock']);
+    expect(left.rows.map((row) => row.table_name).sort()).toEqual(['snapshot_requests', 'stock']);
   });
 });

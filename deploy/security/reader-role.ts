@@ -1,4 +1,4 @@
-import { sqlIdentifier, sqlQualifiedName } from '@inventory-cdc/shared';
+import { snapshotRequestTable, snapshotRequestTableDdl, sqlIdentifier, sqlQualifiedName } from '@inventory-cdc/shared';
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
 import { escapeLiteral, type Client } from 'pg';
 
@@ -36,7 +36,8 @@ export async function ensureReaderRole(admin: Client, options: ReaderRoleOptions
 
   // Names read back from the catalogue are whatever a table owner chose (quotes, dots, semicolons
   // included): they are compared as (schema, table) pairs and quoted, never spliced in as text.
-  const wanted = new Set(tables.map(([schema, table]) => JSON.stringify([schema, table])));
+  const [requestSchema, requestTable] = snapshotRequestTable.split('.') as [string, string];
+  const wanted = new Set([...tables, [requestSchema, requestTable]].map(([schema, table]) => JSON.stringify([schema, table])));
   const granted = await admin.query<{ table_schema: string; table_name: string }>(
     `select table_schema, table_name from information_schema.role_table_grants
       where grantee = $1 and privilege_type = 'SELECT'`,
@@ -51,6 +52,12 @@ export async function ensureReaderRole(admin: Client, options: ReaderRoleOptions
   }
   const list = tables.map(([schema, table]) => sqlQualifiedName(schema, table)).join(', ');
   await admin.query(`grant select on ${list} to ${quotedRole}`);
+
+  // Ad-hoc snapshot requests: the admin owns the table (so only it, and whom it grants INSERT to, may ask
+  // for one); the reader may only read it to check that a signal was asked for.
+  await admin.query(snapshotRequestTableDdl);
+  await admin.query(`grant usage on schema cdc_control to ${quotedRole}`);
+  await admin.query(`grant select on ${snapshotRequestTable} to ${quotedRole}`);
 
   const found = await admin.query<{ puballtables: boolean }>('select puballtables from pg_publication where pubname = $1', [publication]);
   if (found.rowCount === 0) await admin.query(`create publication ${sqlIdentifier(publication)} for table ${list}`);

@@ -44,6 +44,7 @@ export const MetricNames = {
   readerSchemaRefused: 'cdc_reader_schema_refused_total',
   /** Counter of heartbeats emitted into the WAL. */
   readerHeartbeats: 'cdc_reader_heartbeats_total',
+  readerSignalsRefused: 'cdc_reader_signals_refused_total',
 
   // sinks (label `sink`; topic/partition where named)
   /** Counter of records consumed (change events and tombstones). */

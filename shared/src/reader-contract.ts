@@ -1,4 +1,5 @@
 import type { Message } from 'kafkajs';
+import type { Client } from 'pg';
 
 /**
  * What other packages read of the wal-reader: the names it gives its slot, publication and topics, the
@@ -11,6 +12,43 @@ export const heartbeatPrefix = 'cdc-heartbeat';
 
 /** Transactional logical message (`fleet snapshot <table>`) that asks the reader for an ad-hoc snapshot. */
 export const snapshotSignalPrefix = 'cdc-snapshot';
+
+/**
+ * Where an ad-hoc snapshot request must be recorded for the reader to act on its signal. Anyone may call
+ * `pg_logical_emit_message`; only the table's owner (the admin) and whom it grants INSERT to may write
+ * here, so a signal whose id has no row in this table is refused. The reader role may only read it.
+ */
+export const snapshotRequestTable = 'cdc_control.snapshot_requests';
+
+/** Creates the request table (idempotent): bounded ids and names, nobody but its owner may write it. */
+export const snapshotRequestTableDdl = `create schema if not exists cdc_control;
+create table if not exists ${snapshotRequestTable} (
+  id text primary key check (length(id) between 1 and 100),
+  table_name text not null check (length(table_name) between 3 and 200),
+  requested_at timestamptz not null default now()
+);
+revoke all on ${snapshotRequestTable} from public`;
+
+/**
+ * Asks the shard's reader for an ad-hoc snapshot of `table`: records the request and emits the signal in one
+ * transaction, so the reader meets the signal at the transaction's commit and finds the request recorded.
+ * Returns the signal's WAL position.
+ */
+export async function requestSnapshot(client: Client, request: { id: string; table: string }): Promise<string> {
+  await client.query('begin');
+  try {
+    await client.query(`insert into ${snapshotRequestTable} (id, table_name) values ($1, $2)`, [request.id, request.table]);
+    const emitted = await client.query<{ lsn: string }>('select pg_logical_emit_message(true, $1, $2)::text as lsn', [
+      snapshotSignalPrefix,
+      JSON.stringify({ ...request, requestedAt: new Date().toISOString() }),
+    ]);
+    await client.query('commit');
+    return emitted.rows[0]!.lsn;
+  } catch (error) {
+    await client.query('rollback').catch(() => undefined);
+    throw error;
+  }
+}
 
 /** The change topic of one table, shared by all shards. */
 export function changeTopicOf(prefix: string, schema: string, table: string): string {

@@ -14,4 +14,15 @@ grant connect on database inventory to cdc_reader;
 grant usage on schema inventory to cdc_reader;
 grant select on inventory.stock, inventory.reservations, inventory.orders to cdc_reader;
 create publication cdc_inventory for table inventory.stock, inventory.reservations, inventory.orders;
+-- Ad-hoc snapshot requests (shared/src/reader-contract.ts, snapshotRequestTableDdl): written by the admin
+-- only, read by the readers to check that a snapshot signal was asked for.
+create schema if not exists cdc_control;
+create table if not exists cdc_control.snapshot_requests (
+  id text primary key check (length(id) between 1 and 100),
+  table_name text not null check (length(table_name) between 3 and 200),
+  requested_at timestamptz not null default now()
+);
+revoke all on cdc_control.snapshot_requests from public;
+grant usage on schema cdc_control to cdc_reader;
+grant select on cdc_control.snapshot_requests to cdc_reader;
 SQL

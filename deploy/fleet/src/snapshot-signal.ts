@@ -1,4 +1,4 @@
-import { pgClientConfig, snapshotSignalPrefix } from '@inventory-cdc/shared';
+import { pgClientConfig, requestSnapshot } from '@inventory-cdc/shared';
 import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
 import { readerNamesOf, type FleetConfig, type FleetShard } from './fleet-config';
@@ -18,9 +18,9 @@ export interface SignalResult {
 }
 
 /**
- * Asks the readers to snapshot one captured table again while streaming goes on: a transactional
- * `pg_logical_emit_message` on each shard, which the reader receives in WAL order, at the commit of the
- * signalling transaction. Every shard is checked before any is signalled: the table must be in the
+ * Asks the readers to snapshot one captured table again while streaming goes on: on each shard a row in
+ * the request table and a transactional `pg_logical_emit_message` in one transaction (`requestSnapshot`),
+ * which the reader receives in WAL order, at the commit of the signalling transaction. Every shard is checked before any is signalled: the table must be in the
  * reader's publication and the slot must exist (a message written before the slot is never decoded).
  */
 export async function signalSnapshot(config: FleetConfig, shards: FleetShard[], table: string): Promise<SignalResult> {
@@ -50,11 +50,7 @@ export async function signalSnapshot(config: FleetConfig, shards: FleetShard[], 
     }
     const result: SignalResult = { id: signal.id, table, shards: [] };
     for (const { shard, client } of clients) {
-      const emitted = await client.query<{ lsn: string }>('select pg_logical_emit_message(true, $1, $2)::text as lsn', [
-        snapshotSignalPrefix,
-        JSON.stringify(signal),
-      ]);
-      result.shards.push({ shard: shard.id, lsn: emitted.rows[0]!.lsn });
+      result.shards.push({ shard: shard.id, lsn: await requestSnapshot(client, signal) });
     }
     return result;
   } finally {

@@ -14,6 +14,8 @@ export function parseSnapshotSignal(content: Buffer): { request?: SnapshotReques
     return { problem: 'the content is not JSON' };
   }
   const { id, table } = (raw ?? {}) as { id?: unknown; table?: unknown };
-  if (typeof table !== 'string' || !/^[^.\s]+\.[^.\s]+$/.test(table)) return { problem: 'table must be "schema.table"' };
-  return { request: { id: typeof id === 'string' && id !== '' ? id : `${table}@unnamed`, table } };
+  if (typeof table !== 'string' || !/^[^.\s]+\.[^.\s]+$/.test(table) || table.length > 200)
+    return { problem: 'table must be "schema.table", at most 200 characters' };
+  if (typeof id !== 'string' || id === '' || id.length > 100) return { problem: 'id must be a string of 1 to 100 characters' };
+  return { request: { id, table } };
 }

@@ -58,6 +58,8 @@ function setUp(options: Partial<{ durableLsn: bigint; maxTransactions: number; m
     },
     committed: () => undefined,
     settled: () => undefined,
+    // One partition per topic: a request's share of it is the whole request.
+    partitionOf: () => 0,
     confirmSchemas: () => {
       producer.log.push('confirm');
       return Promise.resolve();
@@ -114,25 +116,33 @@ describe('ChangeCommitter', () => {
   });
 
   it('never commits inside an open Postgres transaction: a due commit waits for the transaction to end', async () => {
-    const { producer, committer } = setUp({ sendBytes: 3 });
+    const { producer, committer } = setUp({ sendBytes: 20 });
     await committer.add(0x100n, 1n, [record('a')], true);
-    await committer.add(0x200n, 1n, [record('b1')], false); // a large transaction's first part: sent early
+    await committer.add(0x200n, 1n, [record('b'.repeat(19))], false); // a large transaction's first part: sent early
     committer.commitIfDue();
     await flushMicrotasks();
-    expect(producer.log).toEqual(['send a,b1']);
+    expect(producer.log).toEqual([`send a,${'b'.repeat(19)}`]);
     await committer.add(0x200n, 1n, [record('b2')], true);
     committer.commitIfDue();
     await flushMicrotasks();
     await producer.completeCommit();
-    expect(producer.log).toEqual(['send a,b1', 'send b2,progress@200', 'confirm', 'commit', 'ack 200']);
+    expect(producer.log).toEqual([`send a,${'b'.repeat(19)}`, 'send b2,progress@200', 'confirm', 'commit', 'ack 200']);
   });
 
-  it('sends a batch in produce requests of about sendBytes each (the broker caps a partition batch)', async () => {
-    const { producer, committer } = setUp({ sendBytes: 4 });
+  it('sends a batch in produce requests that keep each partition under sendBytes (the broker caps a partition batch)', async () => {
+    const { producer, committer, ports } = setUp({ sendBytes: 4 });
     await committer.add(0x100n, 1n, [record('aa'), record('bb'), record('cc')], true);
     committer.commitIfDue();
     await producer.completeCommit();
-    expect(producer.log).toEqual(['send aa,bb', 'send cc,progress@100', 'confirm', 'commit', 'ack 100']);
+    expect(producer.log).toEqual(['send aa,bb', 'send cc', 'send progress@100', 'confirm', 'commit', 'ack 100']);
+
+    // Spread over partitions, the same bytes fit one request.
+    producer.log.length = 0;
+    ports.partitionOf = (outgoing) => String(outgoing.message.value).charCodeAt(0);
+    await committer.add(0x200n, 1n, [record('aa'), record('bb'), record('cc')], true);
+    committer.commitIfDue();
+    await producer.completeCommit();
+    expect(producer.log).toEqual(['send aa,bb,cc,progress@200', 'confirm', 'commit', 'ack 200']);
   });
 
   it('confirms the schema ids with the registry before each Kafka commit, and a failed confirmation commits nothing', async () => {

@@ -29,6 +29,8 @@ export interface CommitterPorts {
   settled(error?: unknown): void;
   /** Checks, just before each Kafka commit, that the schema ids in the transaction are still the registry's. */
   confirmSchemas(): Promise<void>;
+  /** The partition a record goes to (Kafka's default partitioner: murmur2 of the key). */
+  partitionOf(record: OutgoingRecord): number;
 }
 
 export interface CommitterOptions {
@@ -38,7 +40,10 @@ export interface CommitterOptions {
   maxTransactions: number;
   /** Bytes per Kafka transaction (of whole transactions) at which the batch is committed likewise. */
   maxBytes: number;
-  /** Record bytes per produce request (large transactions are sent in such requests as they arrive). */
+  /**
+   * Record bytes per partition in one produce request: the broker refuses a partition's record batch above
+   * its `message.max.bytes`. Also how much of a large transaction is gathered before it is sent.
+   */
   sendBytes: number;
 }
 
@@ -218,9 +223,9 @@ export class ChangeCommitter {
   }
 
   /**
-   * Sends the batch's unsent records in produce requests of at most `sendBytes` each: the broker refuses a
-   * partition's record batch above its `message.max.bytes` (1 MiB by default), and a topic may have one
-   * partition.
+   * Sends the batch's unsent records in as few produce requests as keep every partition's share of a
+   * request under `sendBytes`: the broker refuses a partition's record batch above its `message.max.bytes`,
+   * and under a flash sale one hot key's partition takes far more than its share.
    */
   private async send(batch: Batch): Promise<void> {
     if (batch.unsent.length === 0) return;
@@ -231,19 +236,22 @@ export class ChangeCommitter {
     const records = batch.unsent;
     batch.unsent = [];
     batch.unsentBytes = 0;
-    let start = 0;
-    while (start < records.length) {
+    let next = 0;
+    while (next < records.length) {
       const byTopic = new Map<string, Message[]>();
-      let bytes = 0;
-      let end = start;
-      while (end < records.length && (end === start || bytes < this.options.sendBytes)) {
-        const { topic, message } = records[end++]!;
-        bytes += (message.key?.length ?? 0) + (message.value?.length ?? 0);
-        const messages = byTopic.get(topic);
+      const partitionBytes = new Map<string, number>();
+      for (; next < records.length; next++) {
+        const record = records[next]!;
+        const partition = this.ports.partitionOf(record);
+        const slot = `${partition} ${record.topic}`;
+        const bytes = (partitionBytes.get(slot) ?? 0) + (record.message.key?.length ?? 0) + (record.message.value?.length ?? 0);
+        if (bytes > this.options.sendBytes && partitionBytes.has(slot)) break;
+        partitionBytes.set(slot, bytes);
+        const message = { ...record.message, partition };
+        const messages = byTopic.get(record.topic);
         if (messages) messages.push(message);
-        else byTopic.set(topic, [message]);
+        else byTopic.set(record.topic, [message]);
       }
-      start = end;
       await batch.transaction.sendBatch({ topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) });
       crashPoint('mid-kafka-transaction');
     }

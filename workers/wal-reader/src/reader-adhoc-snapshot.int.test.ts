@@ -1,5 +1,7 @@
-import type { ReadRecord } from '@inventory-cdc/shared/testing';
+import { scrapeMetric, waitFor, type ReadRecord } from '@inventory-cdc/shared/testing';
 import { Client } from 'pg';
+import { readFileSync } from 'node:fs';
+import { requestSnapshot, snapshotRequestTable } from '@inventory-cdc/shared';
 import { ReaderFixture } from '../test/reader-test-fixture';
 import { finalVersionsOf, versionedTableDdl, writeVersionedTransactions } from '../test/versioned-rows';
 
@@ -57,8 +59,8 @@ describe('wal-reader ad-hoc snapshot (fleet snapshot <table>)', () => {
     await fixture.cleanup();
   });
 
-  const signal = (table: string): Promise<unknown> =>
-    fixture.db.query(`select pg_logical_emit_message(true, 'cdc-snapshot', $1)`, [JSON.stringify({ id: `test-${table}`, table })]);
+  let requests = 0;
+  const signal = (table: string): Promise<unknown> => requestSnapshot(fixture.db, { id: `test-${table}-${++requests}`, table });
 
   it('re-reads every row while writes go on, and a newest-wins sink ends equal to Postgres', async () => {
     const reader = fixture.reader({ CDC__SNAPSHOT__CHUNK_ROWS: '200' });
@@ -118,5 +120,41 @@ describe('wal-reader ad-hoc snapshot (fleet snapshot <table>)', () => {
     expect(sizes[2]).toBe(Number(rows));
     expect(newestWins(records)).toEqual(await finalVersionsOf(fixture.db));
     expect(await restarted.process.terminate()).toBe(0);
+  });
+
+  it('acts only on requests the operator recorded: a bare signal, an oversized one and one past the rate are refused and counted', async () => {
+    const reader = fixture.reader({ CDC__SNAPSHOT__SIGNALS_PER_MINUTE: '1' });
+    reader.process.start();
+    await reader.process.waitReady(reader.port);
+    const emit = (content: string): Promise<unknown> =>
+      fixture.db.query(`select pg_logical_emit_message(true, 'cdc-snapshot', $1)`, [content]);
+    const refused = async (reason: string): Promise<number> =>
+      (await scrapeMetric(reader.port, 'cdc_reader_signals_refused_total', { reason }).catch(() => 0)) ?? 0;
+
+    // Any role may emit a logical message; only the request table's owner may record a request.
+    await fixture.db.query(`create role ${fixture.schema}_intruder login password 'intruder-password'`);
+    const { host, port, database } = fixture.shard;
+    const intruder = new Client({ host, port, database, user: `${fixture.schema}_intruder`, password: 'intruder-password' });
+    await intruder.connect();
+    await expect(intruder.query(`insert into ${snapshotRequestTable} (id, table_name) values ('x', 'a.b')`)).rejects.toThrow(
+      /permission denied/,
+    );
+    await intruder.query(`select pg_logical_emit_message(true, 'cdc-snapshot', $1)`, [
+      JSON.stringify({ id: 'forged', table: `${fixture.schema}.items` }),
+    ]);
+    await intruder.end();
+    await emit(JSON.stringify({ id: 'x'.repeat(2_000), table: `${fixture.schema}.items` }));
+    await signal(`${fixture.schema}.other`);
+    await signal(`${fixture.schema}.other`);
+
+    await waitFor(
+      'the refusals to be counted',
+      async () => (await refused('not_requested')) === 1 && (await refused('too_large')) === 1 && (await refused('rate')) === 1,
+    );
+    const log = readFileSync(reader.process.logFile, 'utf8');
+    expect(log).toContain('"reason":"not_requested"');
+    expect(log.match(/ad-hoc snapshot finished/g)).toHaveLength(1);
+    expect(await reader.process.terminate()).toBe(0);
+    await fixture.db.query(`drop role ${fixture.schema}_intruder`);
   });
 });

@@ -60,6 +60,10 @@ export const readerConfigSchema = workerConfigSchema
         mode: z.enum(['initial', 'never', 'when-needed']).default('initial'),
         /** Rows fetched per cursor round trip, and per Kafka transaction while snapshotting. Default 5000. */
         chunkRows: z.number().int().positive().default(5_000),
+        /** Largest ad-hoc snapshot signal accepted, in bytes. Default 1024. */
+        signalMaxBytes: z.number().int().positive().default(1024),
+        /** Ad-hoc snapshot signals accepted per minute (each re-reads a table while the shard waits). Default 6. */
+        signalsPerMinute: z.number().int().positive().default(6),
       })
       .strict()
       .default({}),

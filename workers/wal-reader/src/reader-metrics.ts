@@ -19,6 +19,7 @@ export class ReaderMetrics {
   readonly leader: Gauge<'shard'>;
   readonly schemaRefused: Counter<'shard' | 'table'>;
   readonly heartbeats: Counter<'shard'>;
+  readonly signalsRefused: Counter<'shard' | 'reason'>;
 
   constructor(
     fleet: FleetMetrics,
@@ -112,6 +113,12 @@ export class ReaderMetrics {
       name: MetricNames.readerHeartbeats,
       help: 'Heartbeats emitted into the WAL',
       labelNames: shardLabel,
+      registers,
+    });
+    this.signalsRefused = new Counter({
+      name: MetricNames.readerSignalsRefused,
+      help: 'Ad-hoc snapshot signals refused, by reason',
+      labelNames: ['shard', 'reason'],
       registers,
     });
     for (const metric of [this.transactions, this.bytes, this.heartbeats]) metric.inc({ shard }, 0);

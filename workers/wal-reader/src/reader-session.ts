@@ -9,15 +9,17 @@ import {
   readSlot,
   readerTopicsOf,
   slotProblem,
+  snapshotRequestTable,
+  snapshotRequestTableDdl,
   snapshotSignalPrefix,
   type AvroCodec,
   type Logger,
   type Readiness,
   type ReaderProgress,
 } from '@inventory-cdc/shared';
-import type { Kafka, Producer } from 'kafkajs';
+import { Partitioners, type Kafka, type PartitionMetadata, type Producer } from 'kafkajs';
 import { Client } from 'pg';
-import { ChangeCommitter } from './change-committer';
+import { ChangeCommitter, type OutgoingRecord } from './change-committer';
 import { ChangeEncoder } from './change-encoder';
 import { slotNamesOfConfig, type ReaderConfig } from './reader-config';
 import { ReaderLoop, type ReaderEvent } from './reader-loop';
@@ -62,6 +64,8 @@ export class ReaderSession {
   /** What the next progress record says besides its commit LSN. */
   private progress: ReaderProgress;
   private committerOfTerm: ChangeCommitter | undefined;
+  private readonly partitioner = Partitioners.DefaultPartitioner();
+  private readonly partitionMetadata = new Map<string, Array<{ partitionId: number; leader: number }>>();
 
   constructor(private readonly deps: SessionDeps) {
     this.client = new Client(pgClientConfig(deps.config.shard.connection, `${deps.config.serviceName}-control`));
@@ -85,7 +89,8 @@ export class ReaderSession {
       const tables = await describeTables(this.client, config.capture.tables, config.capture.schemas);
       tables.forEach(checkCapturable);
       await ensurePublication(this.client, this.names.publication, config.capture.tables, config.capture.schemas);
-      await ensureReaderTopics(this.deps.kafka, config, tables);
+      await this.ensureSnapshotRequestTable();
+      this.notePartitions(await ensureReaderTopics(this.deps.kafka, config, tables));
       const stored = await readProgress(this.deps.kafka, this.topics.progress, config.shard.id, logger);
       if (stored) this.progress = { ...stored, pendingSnapshots: [...(stored.pendingSnapshots ?? [])] };
       const encoder = new ChangeEncoder(
@@ -203,7 +208,10 @@ export class ReaderSession {
       runner,
       committer,
       pending: this.progress.pendingSnapshots!,
-      check: (request) => this.checkSnapshotRequest(request.table),
+      limits: { maxBytes: config.snapshot.signalMaxBytes, maxPerMinute: config.snapshot.signalsPerMinute },
+      recorded: (request) => this.snapshotRequested(request),
+      captured: (request) => this.captures(request.table),
+      refused: (reason) => this.deps.metrics.signalsRefused.inc({ shard: this.deps.metrics.shard, reason }),
       compile: (schema, table) => catalog.compileFresh(schema, table),
       stopping: () => this.stopping,
       logger,
@@ -269,6 +277,7 @@ export class ReaderSession {
         },
         settled: (error) => this.mailbox.post({ kind: 'commit-settled', ...(error === undefined ? {} : { error }) }),
         confirmSchemas: () => encoder.confirmWritten(),
+        partitionOf: (record) => this.partitionOf(record),
       },
       {
         durableLsn,
@@ -279,6 +288,21 @@ export class ReaderSession {
     );
   }
 
+  private notePartitions(counts: Map<string, number>): void {
+    for (const [topic, count] of counts)
+      this.partitionMetadata.set(
+        topic,
+        Array.from({ length: count }, (_, id) => ({ partitionId: id, leader: 0 })),
+      );
+  }
+
+  /** Kafka's default partitioner (murmur2 of the key, as the Java client), on the topic's partition count. */
+  private partitionOf(record: OutgoingRecord): number {
+    const partitionMetadata = this.partitionMetadata.get(record.topic);
+    if (!partitionMetadata) throw new Error(`no partition count known for topic ${record.topic}`);
+    return this.partitioner({ topic: record.topic, partitionMetadata: partitionMetadata as PartitionMetadata[], message: record.message });
+  }
+
   private catalog(tables: TableShape[], encoder: ChangeEncoder): TableCatalog {
     const { config, kafka } = this.deps;
     return new TableCatalog(
@@ -287,7 +311,7 @@ export class ReaderSession {
           const [shape] = await describeTables(this.client, [`${schema}.${table}`], []);
           if (!shape) throw new Error(`table ${schema}.${table} vanished`);
           checkCapturable(shape);
-          await ensureReaderTopics(kafka, config, [shape]);
+          this.notePartitions(await ensureReaderTopics(kafka, config, [shape]));
           return shape;
         },
         prepare: (table, previous) => encoder.prepare(table, previous),
@@ -297,13 +321,44 @@ export class ReaderSession {
     );
   }
 
-  private async checkSnapshotRequest(table: string): Promise<void> {
+  private async captures(table: string): Promise<boolean> {
     const [schema, name] = table.split('.');
     const captured = await this.client.query(
       'select 1 from pg_publication_tables where pubname = $1 and schemaname = $2 and tablename = $3',
       [this.names.publication, schema, name],
     );
-    if (captured.rowCount === 0) throw new Error(`${table} is not in publication ${this.names.publication}`);
+    return captured.rowCount !== 0;
+  }
+
+  /** Whether `fleet snapshot` recorded this request (see `requestSnapshot` in the reader contract). */
+  private async snapshotRequested(request: { id: string; table: string }): Promise<boolean> {
+    try {
+      const found = await this.client.query(`select 1 from ${snapshotRequestTable} where id = $1 and table_name = $2`, [
+        request.id,
+        request.table,
+      ]);
+      return found.rowCount !== 0;
+    } catch (error) {
+      this.deps.logger.warn({ err: error }, `cannot read ${snapshotRequestTable}: ad-hoc snapshot signals are refused`);
+      return false;
+    }
+  }
+
+  /**
+   * Makes the request table when it is missing and this login may (a superuser's); a least-privilege reader
+   * finds it made by `ensureReaderRole`. Without it, every signal is refused.
+   */
+  private async ensureSnapshotRequestTable(): Promise<void> {
+    const found = await this.client.query<{ exists: boolean }>('select to_regclass($1) is not null as exists', [snapshotRequestTable]);
+    if (found.rows[0]?.exists) return;
+    await this.client
+      .query(snapshotRequestTableDdl)
+      .catch((error: unknown) =>
+        this.deps.logger.warn(
+          { err: error },
+          `${snapshotRequestTable} is missing and cannot be made by this login: ad-hoc snapshot signals are refused`,
+        ),
+      );
   }
 
   /** Commit LSN of the last Postgres transaction this session knows durable in Kafka (0 before it knows). */

@@ -8,10 +8,10 @@ import type { TableShape } from './table-schema';
  * deletes so the latest row survives), the transaction boundaries, and the shard's own compacted progress topic
  * (one partition: the shard's records in one ordered log).
  */
-export async function ensureReaderTopics(kafka: Kafka, config: ReaderConfig, tables: TableShape[]): Promise<void> {
+export async function ensureReaderTopics(kafka: Kafka, config: ReaderConfig, tables: TableShape[]): Promise<Map<string, number>> {
   const { prefix, partitions, replicationFactor } = config.topics;
   const internal = readerTopicsOf(prefix, config.shard.id);
-  await ensureTopics(kafka, [
+  const topics = [
     ...tables.map((table) => ({
       topic: changeTopicOf(prefix, table.schema, table.table),
       numPartitions: partitions,
@@ -32,5 +32,22 @@ export async function ensureReaderTopics(kafka: Kafka, config: ReaderConfig, tab
         { name: 'min.cleanable.dirty.ratio', value: '0.1' },
       ],
     },
-  ]);
+  ];
+  await ensureTopics(kafka, topics);
+  return partitionCounts(
+    kafka,
+    topics.map((topic) => topic.topic),
+  );
+}
+
+/** How many partitions each topic has now (an existing topic keeps the count it was made with). */
+async function partitionCounts(kafka: Kafka, topics: string[]): Promise<Map<string, number>> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const metadata = await admin.fetchTopicMetadata({ topics });
+    return new Map(metadata.topics.map((topic) => [topic.name, topic.partitions.length]));
+  } finally {
+    await admin.disconnect();
+  }
 }

@@ -7,13 +7,27 @@ import type { AssembledTransaction } from './transaction-assembler';
 
 type PendingSnapshot = NonNullable<ReaderProgress['pendingSnapshots']>[number];
 
+/** Why a signal was refused: the bounded values of the refusal metric's `reason` label. */
+export type SignalRefusal = 'too_large' | 'malformed' | 'not_requested' | 'not_captured' | 'rate';
+
+export interface SignalLimits {
+  /** Largest signal content accepted, in bytes. */
+  maxBytes: number;
+  /** Signals accepted per minute; more are refused (each one re-reads a whole table while the shard waits). */
+  maxPerMinute: number;
+}
+
 export interface SnapshotSignalPorts {
   runner: SnapshotRunnerPorts;
   committer: Pick<ChangeCommitter, 'flush' | 'commitRecords'>;
   /** The ad-hoc snapshots asked for and not finished: written into every progress record. */
   pending: PendingSnapshot[];
-  /** Throws the reason when the request names a table this reader does not capture. */
-  check(request: SnapshotRequest): Promise<void>;
+  limits: SignalLimits;
+  /** Whether the request was recorded in the request table (the path only the operator can write). */
+  recorded(request: SnapshotRequest): Promise<boolean>;
+  /** Whether the request names a table this reader captures. */
+  captured(request: SnapshotRequest): Promise<boolean>;
+  refused(reason: SignalRefusal): void;
   /** Describes and compiles the table afresh (its shape may have changed since the session started). */
   compile(schema: string, table: string): Promise<CompiledTable>;
   stopping(): boolean;
@@ -27,6 +41,9 @@ export interface SnapshotSignalPorts {
  * marks it done.
  */
 export class SnapshotSignals {
+  /** When the signals accepted in the last minute were accepted. */
+  private acceptedAt: number[] = [];
+
   constructor(private readonly ports: SnapshotSignalPorts) {}
 
   /** Takes the signals of a transaction just handed to the committer. */
@@ -35,15 +52,13 @@ export class SnapshotSignals {
     const txId = transaction.context.txId.toString();
     let accepted = 0;
     for (const content of transaction.signals) {
-      const { request, problem } = parseSnapshotSignal(content);
-      const reason =
-        problem ??
-        (await this.ports.check(request!).then(
-          () => undefined,
-          (error: unknown) => String(error),
-        ));
-      if (reason || !request) {
-        logger.error({ signal: content.toString('utf8').slice(0, 500), reason }, 'ad-hoc snapshot request refused');
+      const { request, refusal, detail } = await this.judge(content);
+      if (refusal || !request) {
+        this.ports.refused(refusal ?? 'malformed');
+        logger.error(
+          { signal: content.toString('utf8').slice(0, 200), bytes: content.length, reason: refusal, detail },
+          'ad-hoc snapshot request refused',
+        );
         continue;
       }
       logger.info({ id: request.id, table: request.table }, 'ad-hoc snapshot requested');
@@ -53,6 +68,24 @@ export class SnapshotSignals {
     if (accepted === 0) return;
     await this.ports.committer.flush();
     await this.runPending();
+  }
+
+  /**
+   * A signal is acted on only when it is small, well-formed, recorded in the request table (which only the
+   * operator can write; anyone can emit a logical message), names a captured table, and within the rate.
+   */
+  private async judge(content: Buffer): Promise<{ request?: SnapshotRequest; refusal?: SignalRefusal; detail?: string }> {
+    const { limits } = this.ports;
+    if (content.length > limits.maxBytes) return { refusal: 'too_large', detail: `${content.length} bytes, more than ${limits.maxBytes}` };
+    const { request, problem } = parseSnapshotSignal(content);
+    if (!request) return { refusal: 'malformed', detail: problem ?? 'unreadable' };
+    if (!(await this.ports.recorded(request))) return { refusal: 'not_requested', detail: 'no such request in the request table' };
+    if (!(await this.ports.captured(request))) return { refusal: 'not_captured', detail: `${request.table} is not captured` };
+    const now = Date.now();
+    this.acceptedAt = this.acceptedAt.filter((at) => now - at < 60_000);
+    if (this.acceptedAt.length >= limits.maxPerMinute) return { refusal: 'rate', detail: `more than ${limits.maxPerMinute} per minute` };
+    this.acceptedAt.push(now);
+    return { request };
   }
 
   /** Runs the recorded snapshots one after the other (also those a previous session left unfinished). */
