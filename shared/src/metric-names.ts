@@ -54,6 +54,11 @@ export const MetricNames = {
   sinkSkippedStale: 'cdc_sink_skipped_stale_total',
   /** Counter of deliveries the receiving side recognised as duplicates (idempotency key / posting id). */
   sinkDeduplicated: 'cdc_sink_deduplicated_total',
+  /**
+   * Counter of change events not delivered on their own because a newer change of the same row, in the
+   * same batch, carried the row's whole state (the WMS keeps the newest state per row).
+   */
+  sinkCoalesced: 'cdc_sink_coalesced_total',
   /** Counter of events sent to the dead-letter topic, by reason. */
   sinkDeadLettered: 'cdc_sink_dead_lettered_total',
   /** Counter of retried deliveries. */
