@@ -79,7 +79,14 @@ describe('dashboards and alert rules against the running fleet', () => {
 
     const topics = { CDC__TOPICS__PREFIX: fleet.prefix, CDC__TOPICS__STOCK_SCHEMA: fleet.schema };
     const sinkEnv: Record<(typeof sinks)[number], Record<string, string>> = {
-      'redis-cache': { ...topics, CDC__REDIS__URL: redisUrl, CDC__REBUILD__SHARDS: fleet.rebuildShardsEnv() },
+      'redis-cache': {
+        ...topics,
+        CDC__REDIS__URL: redisUrl,
+        CDC__REBUILD__SHARDS: fleet.rebuildShardsEnv(),
+        // The shadow audit's metrics are on the dashboards and in the alert rules.
+        CDC__AUDIT__ENABLED: 'true',
+        CDC__AUDIT__PAUSE_MS: '200',
+      },
       'wms-adapter': {
         ...topics,
         CDC__WMS__BASE_URL: `http://127.0.0.1:${wms.port}`,

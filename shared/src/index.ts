@@ -24,3 +24,4 @@ export * from './sharding';
 export * from './stock-cache-keys';
 export * from './circuit-breaker';
 export * from './http-origin';
+export * from './reconcile-metrics';

@@ -71,6 +71,18 @@ export const MetricNames = {
   sinkLagMessages: 'cdc_sink_consumer_lag_messages',
   /** Gauge per topic/partition: now − source commit time of the last processed event, seconds. */
   sinkLagSeconds: 'cdc_sink_consumer_lag_seconds',
+
+  // shadow audit (label `sink`; `shard` where named)
+  /** Gauge: rows found drifting from Postgres (still after a grace period) in the audit's last full pass. */
+  reconcileDriftRows: 'cdc_reconcile_drift_rows',
+  /** Counter of rows compared with Postgres at the audit's position. */
+  reconcileComparedRows: 'cdc_reconcile_compared_rows_total',
+  /** Counter of drifting rows repaired (written at the audit's position where it was still the newer). */
+  reconcileRepairedRows: 'cdc_reconcile_repaired_rows_total',
+  /** Gauge per shard: commit LSN (as a number) of the snapshot the audit last compared at. */
+  reconcileAuditLsn: 'cdc_reconcile_audit_lsn',
+  /** Gauge: Unix time the audit last completed a full pass over every shard, seconds. */
+  reconcileLastPass: 'cdc_reconcile_last_pass_timestamp_seconds',
 } as const;
 
 /** Buckets of the fleet's latency histograms: fine below a second, where the flash-sale target lies. */
