@@ -6,6 +6,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { portOffset } from '../local/stack-plan';
 
 const repositoryRoot = resolve(__dirname, '../..');
 const demoDirectory = join(repositoryRoot, '.local', 'demo');
@@ -26,6 +27,9 @@ export function fleetPorts(base: number) {
   };
 }
 
+/** The ERP's posting window (`erp.window.maxAgeMs`) in the demo fleet: the ERP's latency target is one window. */
+export const erpPostingWindowMs = 1_000;
+
 export type SinkName = 'redis-cache' | 'wms-adapter' | 'erp-adapter';
 export const sinkNames: SinkName[] = ['redis-cache', 'wms-adapter', 'erp-adapter'];
 
@@ -36,7 +40,7 @@ export interface DemoFleetOptions {
   redisUrl: string;
   /** Database of the reference receivers; without one no receivers are started (and no WMS/ERP adapters). */
   receiversDatabaseUrl?: string;
-  /** First loopback port; default 19100 (the demo). */
+  /** First loopback port; default 19100 (the demo), shifted like the stack's by `CDC_STACK_PORT_BASE`. */
   portBase?: number;
   /** Under `.local/`; default `demo/logs`. */
   logDirectory?: string;
@@ -148,7 +152,7 @@ export class DemoFleet {
     this.stack = options.stack;
     this.prefix = options.prefix;
     this.schema = options.schema;
-    this.ports = fleetPorts(options.portBase ?? 19_100);
+    this.ports = fleetPorts(options.portBase ?? 19_100 + portOffset());
     this.logDirectory = options.logDirectory ?? 'demo/logs';
   }
 
@@ -278,6 +282,7 @@ export class DemoFleet {
         CDC__ERP__BASE_URL: `http://127.0.0.1:${this.ports.erp}`,
         CDC__ERP__TOKEN_FILE: this.secrets().erpToken,
         CDC__ERP__HMAC_SECRET_FILE: this.secrets().erpHmac,
+        CDC__ERP__WINDOW__MAX_AGE_MS: String(erpPostingWindowMs),
       }),
     };
     const ports: Record<SinkName, number> = {
@@ -351,6 +356,12 @@ export class DemoFleet {
         connection: { host: shard.host, port: shard.port, database: shard.database, user: shard.user },
       })),
       sinks: sinkNames.filter((name) => this.members.some((entry) => entry.member.name === name)).map((name) => ({ name })),
+      reconcile: {
+        redisUrl: this.options.redisUrl,
+        ...(this.options.receiversDatabaseUrl
+          ? { wmsStateUrl: `http://127.0.0.1:${this.ports.wms}`, erpStateUrl: `http://127.0.0.1:${this.ports.erp}` }
+          : {}),
+      },
       workers: this.members
         .filter(({ member }) => !member.kind.endsWith('receiver'))
         .map(({ member }) => ({ name: member.name, url: member.url })),

@@ -2,9 +2,9 @@ import { MetricNames } from '@inventory-cdc/shared';
 import { bucketsOf, bucketsSince, histogramQuantile, maxOf, scrapeSamples, sumOf, type Sample } from '@inventory-cdc/shared/testing';
 import type Redis from 'ioredis';
 import type { Pool } from 'pg';
-import type { DemoFleet } from './demo-fleet';
+import { sinkNames, type DemoFleet } from './demo-fleet';
 import type { FlashSale } from './flash-sale';
-import { renderLiveView, type LiveModel } from './live-view-render';
+import { renderLiveView, renderSinkLine, type LiveModel, type SaleLatency } from './live-view-render';
 
 interface Observation {
   at: number;
@@ -16,12 +16,22 @@ interface Observation {
 const quantileWindowMs = 5_000;
 
 /**
+ * The p99 of commit → applied each sink must keep to during a flash sale, seconds: the storefront's Redis
+ * within 50 ms, the WMS within a second, the ERP within one posting window (`erpPostingWindowMs`).
+ */
+export function sinkTargets(erpPostingWindowMs: number): Record<string, number> {
+  return { 'redis-cache': 0.05, 'wms-adapter': 1, 'erp-adapter': erpPostingWindowMs / 1000 };
+}
+
+/**
  * The demo's live terminal view: every second it scrapes every worker's /metrics, reads the hot SKUs'
  * availability from Postgres and from Redis, and redraws in place (ANSI cursor movement) when stdout is
  * a terminal, or prints a compact line every 5 s when it is not (CI logs, pipes).
  */
 export class LiveView {
   private readonly history: Observation[] = [];
+  /** The first observation, taken as the sale starts: the whole-sale figures count from it. */
+  private first: Observation | undefined;
   private drawnLines = 0;
   private timer: NodeJS.Timeout | undefined;
   private lastPlainAt = 0;
@@ -36,6 +46,7 @@ export class LiveView {
     private readonly hotSkus: string[],
     private readonly shardOfSku: (sku: string) => number,
     private readonly durationSeconds: number,
+    private readonly targets: Record<string, number>,
     private readonly out: NodeJS.WriteStream = process.stdout,
   ) {}
 
@@ -50,11 +61,25 @@ export class LiveView {
     this.timer = setTimeout(tick, 0);
   }
 
-  async stop(): Promise<void> {
+  /** Draws the last frame; answers each sink's commit → applied over the whole sale and its drain. */
+  async stop(): Promise<SaleLatency[]> {
     clearTimeout(this.timer);
     this.timer = undefined;
     this.phase = 'done';
-    await this.refresh(true);
+    const last = await this.refresh(true);
+    return sinkNames.map((sink) => {
+      const since = bucketsSince(
+        bucketsOf(last.metrics.get(sink) ?? [], MetricNames.sinkCommitToApplied),
+        bucketsOf(this.first?.metrics.get(sink) ?? [], MetricNames.sinkCommitToApplied),
+      );
+      return {
+        sink,
+        events: since.at(-1)?.count ?? 0,
+        p50: histogramQuantile(0.5, since),
+        p99: histogramQuantile(0.99, since),
+        targetP99: this.targets[sink] ?? Infinity,
+      };
+    });
   }
 
   private async observe(): Promise<Observation> {
@@ -119,7 +144,7 @@ export class LiveView {
           sourceToKafkaP99: quantile(worker, MetricNames.readerCommitLag, 0.99),
         };
       }),
-      sinks: ['redis-cache', 'wms-adapter', 'erp-adapter'].map((sink) => {
+      sinks: sinkNames.map((sink) => {
         const samples = now.metrics.get(sink) ?? [];
         return {
           name: sink,
@@ -129,19 +154,22 @@ export class LiveView {
           lagSeconds: maxOf(samples, MetricNames.sinkLagSeconds),
           p50: quantile(sink, MetricNames.sinkCommitToApplied, 0.5),
           p99: quantile(sink, MetricNames.sinkCommitToApplied, 0.99),
+          targetP99: this.targets[sink] ?? Infinity,
         };
       }),
       hot,
     };
   }
 
-  private async refresh(final = false): Promise<void> {
+  private async refresh(final = false): Promise<Observation> {
     const [now, hot] = await Promise.all([this.observe(), this.hotStock()]);
+    this.first ??= now;
     const previous = this.history.at(-1);
     const windowStart = this.history.find((observation) => now.at - observation.at <= quantileWindowMs);
     this.history.push(now);
     while (this.history.length > 0 && now.at - this.history[0]!.at > quantileWindowMs + 2_000) this.history.shift();
-    const lines = renderLiveView(this.model(now, previous, windowStart, hot));
+    const model = this.model(now, previous, windowStart, hot);
+    const lines = renderLiveView(model);
     if (this.out.isTTY) {
       // Back to the first line of the previous frame, clear to the end of the screen, draw the new frame.
       const rewind = this.drawnLines > 0 ? `\x1b[${this.drawnLines}F\x1b[0J` : '';
@@ -149,7 +177,8 @@ export class LiveView {
       this.drawnLines = lines.length;
     } else if (final || now.at - this.lastPlainAt >= 5_000) {
       this.lastPlainAt = now.at;
-      this.out.write(final ? `${lines.join('\n')}\n` : `${lines[0]}\n${lines[1]}\n`);
+      this.out.write(final ? `${lines.join('\n')}\n` : `${lines[0]}\n${lines[1]}\n${renderSinkLine(model)}\n`);
     }
+    return now;
   }
 }

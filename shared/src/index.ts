@@ -25,3 +25,5 @@ export * from './stock-cache-keys';
 export * from './circuit-breaker';
 export * from './http-origin';
 export * from './reconcile-metrics';
+export * from './stock-reconcile';
+export * from './stock-views';
