@@ -208,6 +208,10 @@ async function main(argv: string[]): Promise<number> {
     await fleet.startSinks();
     for (const { member, process } of fleet.members)
       say(`  ${member.name.padEnd(14)} pid ${String(process.pid).padEnd(7)} ${member.url}  log ${process.logFile}`);
+    if (options.observe) {
+      const url = await fleet.observe();
+      say(`  prometheus     ${url}  (scraping the fleet every second, the alert rules of deploy/prometheus/rules loaded)`);
+    }
 
     const loadStarted = Date.now();
     let lastReport = 0;

@@ -6,6 +6,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { LocalPrometheus, type ScrapeTarget } from '../local/local-prometheus';
 import { portOffset } from '../local/stack-plan';
 
 const repositoryRoot = resolve(__dirname, '../..');
@@ -24,6 +25,7 @@ export function fleetPorts(base: number) {
     erpAdapter: base + 22,
     wms: base + 30,
     erp: base + 31,
+    prometheus: base + 40,
   };
 }
 
@@ -56,7 +58,7 @@ export interface DemoFleetOptions {
 
 export interface FleetMember {
   name: string;
-  kind: 'wal-reader' | 'redis-cache' | 'wms-adapter' | 'erp-adapter' | 'wms-receiver' | 'erp-receiver';
+  kind: 'wal-reader' | 'redis-cache' | 'wms-adapter' | 'erp-adapter' | 'wms-receiver' | 'erp-receiver' | 'prometheus';
   url: string;
   pid: number;
   logFile: string;
@@ -114,6 +116,8 @@ export async function stopKeptFleet(say: (line: string) => void): Promise<number
  */
 export class DemoFleet {
   readonly members: Array<{ process: ManagedProcess; member: Omit<FleetMember, 'pid'> }> = [];
+  /** The Prometheus of `--observe`, when started. */
+  private prometheus: LocalPrometheus | undefined;
   /** Files of this run's secrets (0600), shared by each adapter and its receiver; never on a command line. */
   private secretFiles: Record<'wmsToken' | 'wmsHmac' | 'erpToken' | 'erpHmac' | 'pgPassword', string> | undefined;
 
@@ -188,6 +192,7 @@ export class DemoFleet {
       ports.erpAdapter,
       ports.wms,
       ports.erp,
+      ports.prometheus,
     ];
     for (const port of wanted)
       if (!(await portFree(port)))
@@ -270,6 +275,8 @@ export class DemoFleet {
         ...this.sinkEnv('redis-cache', this.ports.redisCache),
         CDC__REDIS__URL: this.options.redisUrl,
         CDC__REBUILD__SHARDS: JSON.stringify(rebuildShards),
+        // The shadow audit watches the read model for drift while the demo runs (fleet overview, alerts).
+        CDC__AUDIT__ENABLED: 'true',
       }),
       'wms-adapter': () => ({
         ...this.sinkEnv('wms-adapter', this.ports.wmsAdapter),
@@ -299,6 +306,28 @@ export class DemoFleet {
     });
     await this.startAndWait(started);
     if (this.options.record !== false) this.record();
+  }
+
+  /**
+   * Starts a Prometheus on loopback scraping every worker of the fleet with the project's alert rules
+   * (`--observe`); answers its URL. It stops with the fleet, or is recorded with it under `--keep`.
+   */
+  async observe(): Promise<string> {
+    const targets: ScrapeTarget[] = this.members
+      .filter(({ member }) => !member.kind.endsWith('receiver'))
+      .map(({ member }) => {
+        const shard = /^wal-reader-(\d+)$/.exec(member.name)?.[1];
+        return shard === undefined
+          ? { job: member.kind as ScrapeTarget['job'], url: member.url }
+          : { job: 'wal-reader', url: member.url, labels: { shard } };
+      });
+    this.prometheus = await LocalPrometheus.start({
+      port: this.ports.prometheus,
+      directory: join(repositoryRoot, '.local', this.logDirectory, '..', 'prometheus'),
+      targets,
+    });
+    if (this.options.record !== false) this.record();
+    return this.prometheus.url;
   }
 
   /** Stops one member (SIGTERM) and forgets it; answers its exit code. */
@@ -344,7 +373,20 @@ export class DemoFleet {
         groupId: `${this.prefix}.${name}`,
         dlqTopic: dlqTopicOf({ prefix: this.prefix }, name),
       })),
-      members: this.members.map(({ process, member }) => ({ ...member, pid: process.pid ?? 0 })),
+      members: [
+        ...this.members.map(({ process, member }) => ({ ...member, pid: process.pid ?? 0 })),
+        ...(this.prometheus
+          ? [
+              {
+                name: 'prometheus',
+                kind: 'prometheus' as const,
+                url: this.prometheus.url,
+                pid: this.prometheus.pid ?? 0,
+                logFile: this.prometheus.logFile,
+              },
+            ]
+          : []),
+      ],
     };
     writeFileSync(fleetFile, `${JSON.stringify(description, null, 2)}\n`);
     const fleetConfig = {
@@ -379,10 +421,12 @@ export class DemoFleet {
   /** Lets the demo end while the fleet keeps running. */
   detach(): void {
     for (const { process } of this.members) process.detach();
+    this.prometheus?.detach();
   }
 
   /** SIGTERM to every member; resolves with the members that did not exit 0. */
   async stop(): Promise<string[]> {
+    await this.prometheus?.stop();
     const codes = await Promise.all(this.members.map(async ({ process, member }) => ({ member, code: await process.terminate() })));
     if (this.options.record !== false) for (const file of [fleetFile, fleetConfigFile]) if (existsSync(file)) rmSync(file);
     return codes.filter(({ code }) => code !== 0).map(({ member, code }) => `${member.name} exited ${code}`);
