@@ -7,7 +7,7 @@
 const shared = {
   preset: 'ts-jest',
   testEnvironment: 'node',
-  transform: { '^.+\\.ts$': ['ts-jest', { diagnostics: false, tsconfig: '<rootDir>/tsconfig.base.json' }] },
+  transform: { '^.+\\.ts$': ['ts-jest', { diagnostics: true, tsconfig: '<rootDir>/tsconfig.jest.json' }] },
   moduleNameMapper: {
     '^@inventory-cdc/shared$': '<rootDir>/shared/src/index.ts',
     '^@inventory-cdc/shared/testing$': '<rootDir>/shared/src/testing/index.ts',
