@@ -222,7 +222,7 @@ describe('wms-adapter (real wal-readers upstream, 2 shards, the reference WMS)',
     return letters;
   }
 
-  it(`the WMS equals Postgres and holds every change once, in order, with the adapter killed -9 ${kills} times`, async () => {
+  it(`the WMS equals Postgres, each call stored once under its change’s key, with the adapter killed -9 ${kills} times`, async () => {
     const stop = new AbortController();
     const workload = await startWorkload(stop.signal);
     for (let kill = 0; kill < kills; kill++) {
