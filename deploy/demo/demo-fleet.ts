@@ -29,6 +29,9 @@ export function fleetPorts(base: number) {
   };
 }
 
+/** Partitions of the fleet's topics. */
+const topicPartitions = 6;
+
 /** The ERP's posting window (`erp.window.maxAgeMs`) in the demo fleet: the ERP's latency target is one window. */
 export const erpPostingWindowMs = 1_000;
 
@@ -175,7 +178,14 @@ export class DemoFleet {
   }
 
   private sinkEnv(service: string, port: number): Record<string, string> {
-    return { ...this.common(service, port), CDC__TOPICS__PREFIX: this.prefix, CDC__TOPICS__STOCK_SCHEMA: this.schema };
+    return {
+      ...this.common(service, port),
+      CDC__TOPICS__PREFIX: this.prefix,
+      CDC__TOPICS__STOCK_SCHEMA: this.schema,
+      // Each sink is one member holding every partition: all of them at once, so a partition busy with a
+      // hot SKU never makes another wait for a turn.
+      CDC__CONSUMER__PARTITIONS_CONSUMED_CONCURRENTLY: String(topicPartitions),
+    };
   }
 
   private add(kind: FleetMember['kind'], name: string, port: number, process: ManagedProcess): void {
@@ -246,7 +256,7 @@ export class DemoFleet {
             ? { CDC__CAPTURE__TABLES: `[${this.options.reader.tables.join(', ')}]` }
             : { CDC__CAPTURE__SCHEMAS: `[${this.schema}]` }),
           CDC__TOPICS__PREFIX: this.prefix,
-          CDC__TOPICS__PARTITIONS: '6',
+          CDC__TOPICS__PARTITIONS: String(topicPartitions),
           ...readerEnv,
         },
         `wal-reader-${shard.id}`,
