@@ -30,8 +30,8 @@ export function sinkTargets(erpPostingWindowMs: number): Record<string, number> 
  */
 export class LiveView {
   private readonly history: Observation[] = [];
-  /** The first observation, taken as the sale starts: the whole-sale figures count from it. */
-  private first: Observation | undefined;
+  /** Each worker's first samples scraped once the sale has started: the whole-sale figures count from them. */
+  private readonly first = new Map<string, Sample[]>();
   private drawnLines = 0;
   private timer: NodeJS.Timeout | undefined;
   private lastPlainAt = 0;
@@ -70,7 +70,7 @@ export class LiveView {
     return sinkNames.map((sink) => {
       const since = bucketsSince(
         bucketsOf(last.metrics.get(sink) ?? [], MetricNames.sinkCommitToApplied),
-        bucketsOf(this.first?.metrics.get(sink) ?? [], MetricNames.sinkCommitToApplied),
+        bucketsOf(this.first.get(sink) ?? [], MetricNames.sinkCommitToApplied),
       );
       return {
         sink,
@@ -121,9 +121,11 @@ export class LiveView {
       return Math.max(0, current - before) / seconds;
     };
     const quantile = (worker: string, histogram: string, q: number): number | undefined => {
-      const current = bucketsOf(now.metrics.get(worker) ?? [], histogram);
-      const since = windowStart ? bucketsSince(current, bucketsOf(windowStart.metrics.get(worker) ?? [], histogram)) : current;
-      return histogramQuantile(q, since);
+      // Only over the window: without a start (the first frame, a worker missing from it) the histogram
+      // would count since the process started, the catalogue's load included.
+      const before = windowStart?.metrics.get(worker);
+      if (!before || before.length === 0) return undefined;
+      return histogramQuantile(q, bucketsSince(bucketsOf(now.metrics.get(worker) ?? [], histogram), bucketsOf(before, histogram)));
     };
     const ready = (worker: string): boolean => sumOf(now.metrics.get(worker) ?? [], MetricNames.workerReady) === 1;
     return {
@@ -163,7 +165,8 @@ export class LiveView {
 
   private async refresh(final = false): Promise<Observation> {
     const [now, hot] = await Promise.all([this.observe(), this.hotStock()]);
-    this.first ??= now;
+    // A scrape that failed (a busy machine) answers no samples: the first real one counts.
+    for (const [worker, samples] of now.metrics) if (samples.length > 0 && !this.first.has(worker)) this.first.set(worker, samples);
     const previous = this.history.at(-1);
     const windowStart = this.history.find((observation) => now.at - observation.at <= quantileWindowMs);
     this.history.push(now);
