@@ -108,12 +108,7 @@ export class LiveView {
     );
   }
 
-  private model(
-    now: Observation,
-    previous: Observation | undefined,
-    windowStart: Observation | undefined,
-    hot: LiveModel['hot'],
-  ): LiveModel {
+  private model(now: Observation, previous: Observation | undefined, window: Observation[], hot: LiveModel['hot']): LiveModel {
     const seconds = previous ? Math.max(0.001, (now.at - previous.at) / 1000) : 1;
     const rate = (worker: string, name: string): number => {
       const current = sumOf(now.metrics.get(worker) ?? [], name) ?? 0;
@@ -121,10 +116,11 @@ export class LiveView {
       return Math.max(0, current - before) / seconds;
     };
     const quantile = (worker: string, histogram: string, q: number): number | undefined => {
-      // Only over the window: without a start (the first frame, a worker missing from it) the histogram
-      // would count since the process started, the catalogue's load included.
-      const before = windowStart?.metrics.get(worker);
-      if (!before || before.length === 0) return undefined;
+      // Only over the window, from its oldest scrape of the worker that answered (one that timed out on a
+      // busy machine has no samples): from nothing, the histogram would count since the process started,
+      // the catalogue's load included.
+      const before = window.map((observation) => observation.metrics.get(worker) ?? []).find((samples) => samples.length > 0);
+      if (!before) return undefined;
       return histogramQuantile(q, bucketsSince(bucketsOf(now.metrics.get(worker) ?? [], histogram), bucketsOf(before, histogram)));
     };
     const ready = (worker: string): boolean => sumOf(now.metrics.get(worker) ?? [], MetricNames.workerReady) === 1;
@@ -168,10 +164,10 @@ export class LiveView {
     // A scrape that failed (a busy machine) answers no samples: the first real one counts.
     for (const [worker, samples] of now.metrics) if (samples.length > 0 && !this.first.has(worker)) this.first.set(worker, samples);
     const previous = this.history.at(-1);
-    const windowStart = this.history.find((observation) => now.at - observation.at <= quantileWindowMs);
+    const window = this.history.filter((observation) => now.at - observation.at <= quantileWindowMs);
     this.history.push(now);
     while (this.history.length > 0 && now.at - this.history[0]!.at > quantileWindowMs + 2_000) this.history.shift();
-    const model = this.model(now, previous, windowStart, hot);
+    const model = this.model(now, previous, window, hot);
     const lines = renderLiveView(model);
     if (this.out.isTTY) {
       // Back to the first line of the previous frame, clear to the end of the screen, draw the new frame.
