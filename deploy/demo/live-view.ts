@@ -164,7 +164,9 @@ export class LiveView {
     // A scrape that failed (a busy machine) answers no samples: the first real one counts.
     for (const [worker, samples] of now.metrics) if (samples.length > 0 && !this.first.has(worker)) this.first.set(worker, samples);
     const previous = this.history.at(-1);
-    const window = this.history.filter((observation) => now.at - observation.at <= quantileWindowMs);
+    const recent = this.history.filter((observation) => now.at - observation.at <= quantileWindowMs);
+    // A refresh slower than the window (a busy machine) leaves it empty: then since the previous one.
+    const window = recent.length > 0 ? recent : previous ? [previous] : [];
     this.history.push(now);
     while (this.history.length > 0 && now.at - this.history[0]!.at > quantileWindowMs + 2_000) this.history.shift();
     const model = this.model(now, previous, window, hot);
