@@ -7,7 +7,17 @@
 const shared = {
   preset: 'ts-jest',
   testEnvironment: 'node',
-  transform: { '^.+\\.ts$': ['ts-jest', { diagnostics: false, tsconfig: '<rootDir>/tsconfig.base.json' }] },
+  transform: {
+    '^.+\\.ts$': [
+      'ts-jest',
+      {
+        // Type errors fail the test file. 151002: ts-jest's notice that Node16 modules are "only supported"
+        // with isolatedModules, which would turn type-checking off; every package here is CommonJS.
+        diagnostics: { ignoreCodes: [151002] },
+        tsconfig: '<rootDir>/tsconfig.jest.json',
+      },
+    ],
+  },
   moduleNameMapper: {
     '^@inventory-cdc/shared$': '<rootDir>/shared/src/index.ts',
     '^@inventory-cdc/shared/testing$': '<rootDir>/shared/src/testing/index.ts',

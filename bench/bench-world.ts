@@ -5,6 +5,7 @@ import { Client, Pool } from 'pg';
 import Redis from 'ioredis';
 import { DemoFleet } from '../deploy/demo/demo-fleet';
 import { stackUp } from '../deploy/local/stack';
+import { portOffset } from '../deploy/local/stack-plan';
 
 /** Redis database of the benchmarks (the demo uses 0; do not run the benchmarks alongside the tests, which use 1–15). */
 const benchRedisDatabase = 15;
@@ -21,6 +22,8 @@ export class BenchWorld {
   readonly redis: Redis;
   readonly fleet: DemoFleet;
   readonly skus: string[];
+  /** The reference receivers' database, when the world has them. */
+  readonly receivers: Pool | undefined;
 
   private constructor(
     readonly stack: LocalStackEndpoints,
@@ -31,13 +34,14 @@ export class BenchWorld {
     this.skus = Array.from({ length: skus }, (_, index) => skuName(index));
     this.pools = stack.shards.map((shard) => new Pool({ connectionString: shard.url, max: 32 }));
     this.redis = new Redis(`${stack.redisUrl}/${benchRedisDatabase}`);
+    this.receivers = receiversDatabaseUrl ? new Pool({ connectionString: receiversDatabaseUrl, max: 2 }) : undefined;
     this.fleet = new DemoFleet({
       stack,
       prefix: schema,
       schema,
       redisUrl: `${stack.redisUrl}/${benchRedisDatabase}`,
       receiversDatabaseUrl,
-      portBase: 19_200,
+      portBase: 19_200 + portOffset(),
       logDirectory: 'bench-logs',
       record: false,
     });
@@ -78,6 +82,7 @@ export class BenchWorld {
 
   async close(): Promise<void> {
     await this.fleet.stop();
+    await this.receivers?.end();
     await Promise.all(
       this.stack.shards.map(async (shard, index) => {
         const pool = this.pools[index]!;

@@ -7,6 +7,15 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { median, printTable, saveResults } from './bench-report';
 import { BenchWorld, quantile } from './bench-world';
 import { sinkReached } from './pipeline-probe';
+import {
+  measuredSinks,
+  sinkHistograms,
+  sinkLatencies,
+  waitForSinks,
+  wmsObservedLatencies,
+  type MeasuredSink,
+  type SinkLatency,
+} from './sink-latency';
 
 export interface LatencyBenchOptions {
   runs: number;
@@ -33,33 +42,40 @@ interface LevelResult {
   observed: number;
   /** Notifications the observer received (several values can share one, when a batch coalesces them). */
   notifications: number;
+  /** Every sink's own commit → applied histogram over the level. */
+  sinks: Record<MeasuredSink, SinkLatency>;
+  /** The WMS seen from outside: hot-row commit → the reference WMS holding that state or a newer one. */
+  wmsObserverP50: number | undefined;
+  wmsObserverP99: number | undefined;
 }
 
 /**
- * End-to-end latency, Postgres commit → visible in Redis, at fixed offered loads. An open-loop generator
+ * End-to-end latency, Postgres commit → visible in Redis, the WMS and the ERP, at fixed offered loads. An open-loop generator
  * starts single-row stock updates at the offered rate (half of them on one hot SKU, the rest spread over
  * the catalogue) through a pool per shard, and records when each hot-SKU commit returned and the on-hand
  * value it produced. Two measurements must agree:
  * - the sink's own histogram (source.commitTs → applied), scraped before and after the load;
  * - an external observer subscribed to the hot SKU's change channel, timestamping each new value
  *   and matching it to the commit that produced it.
+ * The WMS and ERP adapters run beside the redis-cache against the reference receivers: their own
+ * histograms, and for the WMS the receiver's arrival times of the hot row's states (`wmsObservedLatencies`).
  */
 export async function latencyBench(options: LatencyBenchOptions): Promise<void> {
   const rows: Record<string, string | number>[] = [];
   const all: Array<LevelResult & { run: number }> = [];
   for (let run = 1; run <= options.runs; run++) {
-    const world = await BenchWorld.create('latency', options.shards, 2_000);
+    const world = await BenchWorld.create('latency', options.shards, 2_000, { receivers: true });
     try {
       await world.markReadModelPresent();
       await world.fleet.startReceiversAndReaders();
-      await world.fleet.startSinks(['redis-cache']);
+      await world.fleet.startSinks();
       // The catalogue's snapshot events first, so they are not counted as the load's latency.
-      await sinkReached(world.fleet.url('redis-cache'), world.skus.length * 3, 300_000);
+      for (const sink of measuredSinks) await sinkReached(world.fleet.url(sink), world.skus.length * 3, 300_000);
       for (const rate of options.rates) {
         const result = await measureLevel(world, rate, options.secondsPerRate);
         all.push({ run, ...result });
         process.stdout.write(
-          `run ${run}, ${rate}/s offered: achieved ${result.achieved.toFixed(0)}/s, sink p99 ${fmt(result.sinkP99)}, observer p99 ${fmt(result.observerP99)} (${result.observed} of ${result.notifications} notifications matched a commit)\n`,
+          `run ${run}, ${rate}/s offered: achieved ${result.achieved.toFixed(0)}/s, redis sink p99 ${fmt(result.sinkP99)}, observer p99 ${fmt(result.observerP99)} (${result.observed} of ${result.notifications} notifications matched a commit); wms p99 ${fmt(result.sinks['wms-adapter'].p99)}, observed ${fmt(result.wmsObserverP99)}; erp p99 ${fmt(result.sinks['erp-adapter'].p99)}\n`,
         );
       }
     } finally {
@@ -82,10 +98,15 @@ export async function latencyBench(options: LatencyBenchOptions): Promise<void> 
       'observer p99 ms': med((l) => l.observerP99) * 1000,
       'observer max ms': med((l) => l.observerMax) * 1000,
       'hot values seen': Math.round(med((l) => l.observed)),
+      'wms p50 ms': med((l) => l.sinks['wms-adapter'].p50) * 1000,
+      'wms p99 ms': med((l) => l.sinks['wms-adapter'].p99) * 1000,
+      'wms observed p99 ms': med((l) => l.wmsObserverP99) * 1000,
+      'erp p50 ms': med((l) => l.sinks['erp-adapter'].p50) * 1000,
+      'erp p99 ms': med((l) => l.sinks['erp-adapter'].p99) * 1000,
     });
   }
   printTable(
-    `end-to-end latency, Postgres commit → Redis (median of ${options.runs} runs, ${options.shards} shards, half the load on one hot SKU)`,
+    `end-to-end latency, Postgres commit → Redis, WMS, ERP (median of ${options.runs} runs, ${options.shards} shards, half the load on one hot SKU)`,
     rows,
   );
   saveResults('latency', { options, runs: all, medians: rows });
@@ -124,6 +145,9 @@ async function measureLevel(world: BenchWorld, rate: number, seconds: number): P
   const readerBuckets = async (): Promise<Bucket[]> =>
     mergeBuckets(await Promise.all(readerUrls.map(async (url) => bucketsOf(await scrapeSamples(url), MetricNames.readerCommitLag))));
   const readerBefore = await readerBuckets();
+  const sinkUrls = Object.fromEntries(measuredSinks.map((sink) => [sink, world.fleet.url(sink)])) as Record<MeasuredSink, string>;
+  const sinksBefore = await sinkHistograms(sinkUrls);
+  const hotRowCommittedAt = new Map<number, number>();
 
   let completed = 0;
   let inFlight = 0;
@@ -153,6 +177,7 @@ async function measureLevel(world: BenchWorld, rate: number, seconds: number): P
             // Only WH-A of the hot SKU changes, so its new on-hand identifies the SKU total Redis will show.
             const total = otherWarehouses + result.rows[0]!.onHand;
             committedAt.set(total, at);
+            hotRowCommittedAt.set(result.rows[0]!.onHand, at);
             lastHotValue = Math.max(lastHotValue, total);
           }
         })
@@ -167,8 +192,11 @@ async function measureLevel(world: BenchWorld, rate: number, seconds: number): P
   await Promise.all(pending);
   const achieved = completed / seconds;
   await waitFor("the hot SKU's last value in Redis", () => seenAt.has(lastHotValue), 60_000, 20).catch(() => undefined);
+  await waitForSinks(sinkUrls, sinksBefore, completed, 60_000);
   await sleep(500);
   observer.disconnect();
+  const sinks = sinkLatencies(await sinkHistograms(sinkUrls), sinksBefore);
+  const wmsObserved = await wmsObservedLatencies(world.receivers!, hot, 'WH-A', hotRowCommittedAt, started);
   const readerSince = bucketsSince(await readerBuckets(), readerBefore);
   const since = bucketsSince(bucketsOf(await scrapeSamples(cacheUrl), MetricNames.sinkCommitToApplied), before);
   const latencies: number[] = [];
@@ -190,6 +218,9 @@ async function measureLevel(world: BenchWorld, rate: number, seconds: number): P
     observerMax: quantile(latencies, 1),
     observed: latencies.length,
     notifications,
+    sinks,
+    wmsObserverP50: wmsObserved.p50,
+    wmsObserverP99: wmsObserved.p99,
   };
 }
 

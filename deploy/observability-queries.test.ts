@@ -1,6 +1,7 @@
 import { MetricNames } from '@inventory-cdc/shared';
 import {
   dashboardExpressions,
+  evaluableExpression,
   exportedMetricNames,
   metricNamesIn,
   metricNamesInVariableQuery,
@@ -86,5 +87,40 @@ describe('the dashboards and alert rules', () => {
     );
     expect(expressions.length).toBeGreaterThan(20);
     expect(undeclared).toEqual([]);
+  });
+});
+
+describe('evaluableExpression', () => {
+  it.each([
+    [
+      'a comparison keeps every series as 0/1',
+      'max by (sink) (cdc_sink_circuit_state) == 2',
+      'max by (sink) (cdc_sink_circuit_state) == bool 2',
+    ],
+    [
+      'both sides of `and`, never a matcher’s `=~` or `!=`',
+      'time() - max(x{job=~"a|b", kind!="c"}) > 3600 and max(x) > 0',
+      'time() - max(x{job=~"a|b", kind!="c"}) > bool 3600 and max(x) > bool 0',
+    ],
+    ['an existing bool stays single', 'a >= bool 1', 'a >= bool 1'],
+    [
+      'Grafana variables take values that select the live fleet',
+      'sum by (sink) (rate(cdc_sink_applied_total{sink=~"$sink", shard="${shard}"}[$__rate_interval]))',
+      'sum by (sink) (rate(cdc_sink_applied_total{sink=~".+", shard="0"}[1m]))',
+    ],
+    [
+      'a variable’s label_values becomes its selector',
+      'label_values(cdc_reader_leader{job="wal-reader"}, shard)',
+      'cdc_reader_leader{job="wal-reader"}',
+    ],
+  ])('%s', (_name, expression, evaluable) => {
+    expect(evaluableExpression(expression)).toBe(evaluable);
+  });
+
+  it('makes every dashboard and rule expression free of Grafana variables', () => {
+    const left = [...dashboardExpressions(), ...ruleExpressions()]
+      .map(({ source, expression }) => ({ source, evaluable: evaluableExpression(expression) }))
+      .filter(({ evaluable }) => evaluable.includes('$'));
+    expect(left).toEqual([]);
   });
 });

@@ -167,3 +167,43 @@ export function exportedMetricNames(exposition: string): Set<string> {
   }
   return names;
 }
+
+/** Values that make a dashboard's expression select a live fleet's series: every sink, shard 0, a 1 m rate window. */
+const variableValues: Record<string, string> = { __rate_interval: '1m', __interval: '15s', sink: '.+', shard: '0' };
+
+/**
+ * A dashboard, variable or rule expression as Prometheus can evaluate it on its own, every series kept:
+ * Grafana variables take `variableValues`; a variable's `label_values(selector, label)` becomes its
+ * selector; and every comparison gets `bool`, so a rule's `x > 10` answers 0 or 1 for every series of
+ * `x` instead of filtering (an alert's expression is empty while nothing is wrong).
+ */
+export function evaluableExpression(expression: string): string {
+  const labelValues = /^\s*label_values\((.*)\)\s*$/s.exec(expression);
+  const source = labelValues ? labelValues[1]!.slice(0, Math.max(0, labelValues[1]!.lastIndexOf(','))) : expression;
+  const text = source.replace(
+    /\$\{(\w+)\}|\$(\w+)/g,
+    (whole, braced?: string, bare?: string) => variableValues[braced ?? bare ?? ''] ?? whole,
+  );
+  let out = '';
+  let index = 0;
+  while (index < text.length) {
+    const char = text[index]!;
+    let end = index + 1;
+    if (/["'`]/.test(char)) end = skipString(text, index);
+    else if (char === '{') end = skipBlock(text, index, '}');
+    else if (char === '[') end = skipBlock(text, index, ']');
+    else {
+      const comparison = /^(==|!=|>=|<=|>|<)/.exec(text.slice(index))?.[0];
+      if (comparison) {
+        end = index + comparison.length;
+        const rest = text.slice(end);
+        out += /^\s*bool\b/.test(rest) ? comparison : `${comparison} bool`;
+        index = end;
+        continue;
+      }
+    }
+    out += text.slice(index, end);
+    index = end;
+  }
+  return out.trim();
+}

@@ -10,14 +10,23 @@ import {
   waitFor,
 } from '@inventory-cdc/shared/testing';
 import { Redis } from 'ioredis';
+import { Kafka, logLevel } from 'kafkajs';
 import { Client } from 'pg';
-import { dashboardExpressions, exportedMetricNames, ruleExpressions } from './observability-queries';
+import { createServer } from 'node:net';
+import { join, resolve } from 'node:path';
+import { LocalPrometheus, prometheusBinary, type ScrapeTarget } from './local/local-prometheus';
+import { dashboardExpressions, evaluableExpression, exportedMetricNames, ruleExpressions } from './observability-queries';
 import type { RunningReceiver } from './receivers/receiver-server';
 import { startErpReceiver } from './receivers/erp-receiver';
 import { startWmsReceiver } from './receivers/wms-receiver';
 
 /** Series Prometheus makes itself for every target; no worker exports them. */
 const prometheusOwnSeries = ['up'];
+/**
+ * Counters whose label values are only known when the event happens (the table an ALTER TABLE was refused
+ * for), so a healthy fleet has no series of them; refusing a schema change would stop the table's stream.
+ */
+const eventOnlyCounters = ['cdc_reader_schema_refused_total'];
 const sinks = ['redis-cache', 'wms-adapter', 'erp-adapter'] as const;
 const skus = 12;
 const token = 'observability-test-token';
@@ -31,6 +40,18 @@ async function emptyRedisDatabase(serverUrl: string): Promise<string> {
     if (keys === 0) return `${serverUrl}/${index}`;
   }
   throw new Error('no empty Redis database on the local stack');
+}
+
+/** A loopback port nothing listens on right now. */
+function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolvePort(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
 }
 
 describe('dashboards and alert rules against the running fleet', () => {
@@ -79,7 +100,14 @@ describe('dashboards and alert rules against the running fleet', () => {
 
     const topics = { CDC__TOPICS__PREFIX: fleet.prefix, CDC__TOPICS__STOCK_SCHEMA: fleet.schema };
     const sinkEnv: Record<(typeof sinks)[number], Record<string, string>> = {
-      'redis-cache': { ...topics, CDC__REDIS__URL: redisUrl, CDC__REBUILD__SHARDS: fleet.rebuildShardsEnv() },
+      'redis-cache': {
+        ...topics,
+        CDC__REDIS__URL: redisUrl,
+        CDC__REBUILD__SHARDS: fleet.rebuildShardsEnv(),
+        // The shadow audit's metrics are on the dashboards and in the alert rules.
+        CDC__AUDIT__ENABLED: 'true',
+        CDC__AUDIT__PAUSE_MS: '200',
+      },
       'wms-adapter': {
         ...topics,
         CDC__WMS__BASE_URL: `http://127.0.0.1:${wms.port}`,
@@ -159,5 +187,71 @@ describe('dashboards and alert rules against the running fleet', () => {
       200,
     ).catch(() => unobserved());
     expect(stillUnobserved).toEqual([]);
+  }, 120_000);
+
+  it('a real Prometheus scraping the fleet, rules loaded, answers series for every dashboard and alert expression', async () => {
+    // Given a Prometheus (Debian's package) scraping every worker of the fleet each second.
+    expect(prometheusBinary()).toBeDefined();
+    const targets: ScrapeTarget[] = workers.map(({ name, port }) => {
+      const shard = /^wal-reader shard (\d+)$/.exec(name)?.[1];
+      const url = `http://127.0.0.1:${port}`;
+      return shard === undefined ? { job: name as ScrapeTarget['job'], url } : { job: 'wal-reader', url, labels: { shard } };
+    });
+    const prometheus = await LocalPrometheus.start({
+      port: await freePort(),
+      directory: join(resolve(__dirname, '..'), '.local', 'test-prometheus', uniqueName('observability')),
+      targets,
+    });
+    try {
+      // And changes flowing while it scrapes, so every rate has samples on both sides of a change.
+      await waitFor(
+        'every target to be up',
+        async () => (await prometheus.query('sum(up)'))[0]?.value[1] === String(targets.length),
+        30_000,
+        250,
+      );
+      for (let index = 0; index < skus; index++) {
+        const sku = skuName(index);
+        await restock(fleet.clients[shardOf(sku, fleet.clients.length)]!, fleet.schema, sku, 'WH-C', 1);
+      }
+      // And a record no sink can decode, which each dead-letters (the dead-letter panels and alert read it).
+      const producer = new Kafka({
+        clientId: 'observability-test',
+        brokers: fleet.stack.kafkaBrokers,
+        logLevel: logLevel.NOTHING,
+      }).producer();
+      await producer.connect();
+      await producer.send({
+        topic: `${fleet.prefix}.${fleet.schema}.stock`,
+        messages: [{ key: Buffer.from('not avro'), value: Buffer.from('not avro') }],
+      });
+      await producer.disconnect();
+
+      // When every expression a dashboard panel, variable or alert rule uses is evaluated.
+      const expressions = [...dashboardExpressions(), ...ruleExpressions()].filter(
+        ({ names }) => !names.every((name) => eventOnlyCounters.includes(name)),
+      );
+      const empty = async (): Promise<string[]> => {
+        const results = await Promise.all(
+          expressions.map(async ({ source, expression }) => {
+            const series = await prometheus.query(evaluableExpression(expression));
+            return series.length > 0 ? [] : [`${source}: ${evaluableExpression(expression)}`];
+          }),
+        );
+        return results.flat();
+      };
+      const missing = await waitFor(
+        'series for every expression',
+        async () => ((await empty()).length === 0 ? [] : undefined),
+        30_000,
+        1_000,
+      ).catch(() => empty());
+
+      // Then each answers series from the live fleet.
+      expect(expressions.length).toBeGreaterThan(50);
+      expect(missing).toEqual([]);
+    } finally {
+      await prometheus.stop();
+    }
   }, 120_000);
 });

@@ -1,4 +1,16 @@
-import { createKafka, createLogger, shardOf, sqlIdentifier } from '@inventory-cdc/shared';
+import {
+  createKafka,
+  createLogger,
+  erpView,
+  formatReconciliation,
+  postgresView,
+  reconcile,
+  redisView,
+  shardOf,
+  sqlIdentifier,
+  wmsView,
+  type Reconciliation,
+} from '@inventory-cdc/shared';
 import { inventoryDdl, seedStock, skuName, waitFor, warehouses } from '@inventory-cdc/shared/testing';
 import Redis from 'ioredis';
 import { randomBytes } from 'node:crypto';
@@ -6,12 +18,11 @@ import { relative } from 'node:path';
 import { Client, Pool } from 'pg';
 import { stackUp } from '../local/stack';
 import { ensureReaderRole } from '../security/reader-role';
-import { DemoFleet, fleetConfigFile, fleetFile, stopKeptFleet } from './demo-fleet';
+import { DemoFleet, erpPostingWindowMs, fleetConfigFile, fleetFile, stopKeptFleet } from './demo-fleet';
 import { UsageError, demoUsage, parseDemoArgs, type DemoOptions } from './demo-options';
 import { FlashSale } from './flash-sale';
-import { LiveView } from './live-view';
-import { formatReconciliation, reconcile, type Reconciliation } from './reconcile';
-import { erpView, postgresView, redisView, wmsView } from './stock-views';
+import { LiveView, sinkTargets } from './live-view';
+import { renderSaleLatency } from './live-view-render';
 
 /**
  * `npm run demo`: the whole fleet on the local stack through a flash sale.
@@ -201,6 +212,10 @@ async function main(argv: string[]): Promise<number> {
     await fleet.startSinks();
     for (const { member, process } of fleet.members)
       say(`  ${member.name.padEnd(14)} pid ${String(process.pid).padEnd(7)} ${member.url}  log ${process.logFile}`);
+    if (options.observe) {
+      const url = await fleet.observe();
+      say(`  prometheus     ${url}  (scraping the fleet every second, the alert rules of deploy/prometheus/rules loaded)`);
+    }
 
     const loadStarted = Date.now();
     let lastReport = 0;
@@ -227,14 +242,24 @@ async function main(argv: string[]): Promise<number> {
       otherSkus: skus.filter((sku) => !hotSet.has(sku)),
     });
     say(`flash sale: ${options.buyers} buyers for ${options.durationSeconds} s, four in five orders for ${hotSkus.join(', ')}`);
-    const view = new LiveView(fleet, sale, pools, redis, schema, hotSkus, (sku) => shardOf(sku, shards.length), options.durationSeconds);
+    const view = new LiveView(
+      fleet,
+      sale,
+      pools,
+      redis,
+      schema,
+      hotSkus,
+      (sku) => shardOf(sku, shards.length),
+      options.durationSeconds,
+      sinkTargets(erpPostingWindowMs),
+    );
     view.start();
     await sale.run();
     view.phase = 'draining';
     const drainStarted = Date.now();
     const result = await settle(pools, redis, fleet, 120_000);
     const drainSeconds = (Date.now() - drainStarted) / 1000;
-    await view.stop();
+    const latency = await view.stop();
 
     const { counters } = sale;
     say('');
@@ -242,6 +267,7 @@ async function main(argv: string[]): Promise<number> {
       `sale over: ${counters.purchases.toLocaleString('en')} purchases, ${counters.soldOut.toLocaleString('en')} refused as sold out, ${counters.restocks.toLocaleString('en')} restocks, ${counters.shipments.toLocaleString('en')} shipments, ${counters.errors} errors${counters.lastError ? ` (last: ${counters.lastError})` : ''}`,
     );
     say(`every system caught up ${drainSeconds.toFixed(1)} s after the last sale transaction`);
+    renderSaleLatency(latency).forEach(say);
     formatReconciliation(result).forEach(say);
     const clean = result.differences.length === 0;
 

@@ -6,6 +6,8 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { LocalPrometheus, type ScrapeTarget } from '../local/local-prometheus';
+import { portOffset } from '../local/stack-plan';
 
 const repositoryRoot = resolve(__dirname, '../..');
 const demoDirectory = join(repositoryRoot, '.local', 'demo');
@@ -23,8 +25,15 @@ export function fleetPorts(base: number) {
     erpAdapter: base + 22,
     wms: base + 30,
     erp: base + 31,
+    prometheus: base + 40,
   };
 }
+
+/** Partitions of the fleet's topics. */
+const topicPartitions = 6;
+
+/** The ERP's posting window (`erp.window.maxAgeMs`) in the demo fleet: the ERP's latency target is one window. */
+export const erpPostingWindowMs = 1_000;
 
 export type SinkName = 'redis-cache' | 'wms-adapter' | 'erp-adapter';
 export const sinkNames: SinkName[] = ['redis-cache', 'wms-adapter', 'erp-adapter'];
@@ -36,7 +45,7 @@ export interface DemoFleetOptions {
   redisUrl: string;
   /** Database of the reference receivers; without one no receivers are started (and no WMS/ERP adapters). */
   receiversDatabaseUrl?: string;
-  /** First loopback port; default 19100 (the demo). */
+  /** First loopback port; default 19100 (the demo), shifted like the stack's by `CDC_STACK_PORT_BASE`. */
   portBase?: number;
   /** Under `.local/`; default `demo/logs`. */
   logDirectory?: string;
@@ -52,7 +61,7 @@ export interface DemoFleetOptions {
 
 export interface FleetMember {
   name: string;
-  kind: 'wal-reader' | 'redis-cache' | 'wms-adapter' | 'erp-adapter' | 'wms-receiver' | 'erp-receiver';
+  kind: 'wal-reader' | 'redis-cache' | 'wms-adapter' | 'erp-adapter' | 'wms-receiver' | 'erp-receiver' | 'prometheus';
   url: string;
   pid: number;
   logFile: string;
@@ -110,6 +119,8 @@ export async function stopKeptFleet(say: (line: string) => void): Promise<number
  */
 export class DemoFleet {
   readonly members: Array<{ process: ManagedProcess; member: Omit<FleetMember, 'pid'> }> = [];
+  /** The Prometheus of `--observe`, when started. */
+  private prometheus: LocalPrometheus | undefined;
   /** Files of this run's secrets (0600), shared by each adapter and its receiver; never on a command line. */
   private secretFiles: Record<'wmsToken' | 'wmsHmac' | 'erpToken' | 'erpHmac' | 'pgPassword', string> | undefined;
 
@@ -148,7 +159,7 @@ export class DemoFleet {
     this.stack = options.stack;
     this.prefix = options.prefix;
     this.schema = options.schema;
-    this.ports = fleetPorts(options.portBase ?? 19_100);
+    this.ports = fleetPorts(options.portBase ?? 19_100 + portOffset());
     this.logDirectory = options.logDirectory ?? 'demo/logs';
   }
 
@@ -167,7 +178,14 @@ export class DemoFleet {
   }
 
   private sinkEnv(service: string, port: number): Record<string, string> {
-    return { ...this.common(service, port), CDC__TOPICS__PREFIX: this.prefix, CDC__TOPICS__STOCK_SCHEMA: this.schema };
+    return {
+      ...this.common(service, port),
+      CDC__TOPICS__PREFIX: this.prefix,
+      CDC__TOPICS__STOCK_SCHEMA: this.schema,
+      // Each sink is one member holding every partition: all of them at once, so a partition busy with a
+      // hot SKU never makes another wait for a turn.
+      CDC__CONSUMER__PARTITIONS_CONSUMED_CONCURRENTLY: String(topicPartitions),
+    };
   }
 
   private add(kind: FleetMember['kind'], name: string, port: number, process: ManagedProcess): void {
@@ -184,6 +202,7 @@ export class DemoFleet {
       ports.erpAdapter,
       ports.wms,
       ports.erp,
+      ports.prometheus,
     ];
     for (const port of wanted)
       if (!(await portFree(port)))
@@ -237,7 +256,7 @@ export class DemoFleet {
             ? { CDC__CAPTURE__TABLES: `[${this.options.reader.tables.join(', ')}]` }
             : { CDC__CAPTURE__SCHEMAS: `[${this.schema}]` }),
           CDC__TOPICS__PREFIX: this.prefix,
-          CDC__TOPICS__PARTITIONS: '6',
+          CDC__TOPICS__PARTITIONS: String(topicPartitions),
           ...readerEnv,
         },
         `wal-reader-${shard.id}`,
@@ -266,6 +285,8 @@ export class DemoFleet {
         ...this.sinkEnv('redis-cache', this.ports.redisCache),
         CDC__REDIS__URL: this.options.redisUrl,
         CDC__REBUILD__SHARDS: JSON.stringify(rebuildShards),
+        // The shadow audit watches the read model for drift while the demo runs (fleet overview, alerts).
+        CDC__AUDIT__ENABLED: 'true',
       }),
       'wms-adapter': () => ({
         ...this.sinkEnv('wms-adapter', this.ports.wmsAdapter),
@@ -278,6 +299,7 @@ export class DemoFleet {
         CDC__ERP__BASE_URL: `http://127.0.0.1:${this.ports.erp}`,
         CDC__ERP__TOKEN_FILE: this.secrets().erpToken,
         CDC__ERP__HMAC_SECRET_FILE: this.secrets().erpHmac,
+        CDC__ERP__WINDOW__MAX_AGE_MS: String(erpPostingWindowMs),
       }),
     };
     const ports: Record<SinkName, number> = {
@@ -294,6 +316,28 @@ export class DemoFleet {
     });
     await this.startAndWait(started);
     if (this.options.record !== false) this.record();
+  }
+
+  /**
+   * Starts a Prometheus on loopback scraping every worker of the fleet with the project's alert rules
+   * (`--observe`); answers its URL. It stops with the fleet, or is recorded with it under `--keep`.
+   */
+  async observe(): Promise<string> {
+    const targets: ScrapeTarget[] = this.members
+      .filter(({ member }) => !member.kind.endsWith('receiver'))
+      .map(({ member }) => {
+        const shard = /^wal-reader-(\d+)$/.exec(member.name)?.[1];
+        return shard === undefined
+          ? { job: member.kind as ScrapeTarget['job'], url: member.url }
+          : { job: 'wal-reader', url: member.url, labels: { shard } };
+      });
+    this.prometheus = await LocalPrometheus.start({
+      port: this.ports.prometheus,
+      directory: join(repositoryRoot, '.local', this.logDirectory, '..', 'prometheus'),
+      targets,
+    });
+    if (this.options.record !== false) this.record();
+    return this.prometheus.url;
   }
 
   /** Stops one member (SIGTERM) and forgets it; answers its exit code. */
@@ -339,7 +383,20 @@ export class DemoFleet {
         groupId: `${this.prefix}.${name}`,
         dlqTopic: dlqTopicOf({ prefix: this.prefix }, name),
       })),
-      members: this.members.map(({ process, member }) => ({ ...member, pid: process.pid ?? 0 })),
+      members: [
+        ...this.members.map(({ process, member }) => ({ ...member, pid: process.pid ?? 0 })),
+        ...(this.prometheus
+          ? [
+              {
+                name: 'prometheus',
+                kind: 'prometheus' as const,
+                url: this.prometheus.url,
+                pid: this.prometheus.pid ?? 0,
+                logFile: this.prometheus.logFile,
+              },
+            ]
+          : []),
+      ],
     };
     writeFileSync(fleetFile, `${JSON.stringify(description, null, 2)}\n`);
     const fleetConfig = {
@@ -351,6 +408,12 @@ export class DemoFleet {
         connection: { host: shard.host, port: shard.port, database: shard.database, user: shard.user },
       })),
       sinks: sinkNames.filter((name) => this.members.some((entry) => entry.member.name === name)).map((name) => ({ name })),
+      reconcile: {
+        redisUrl: this.options.redisUrl,
+        ...(this.options.receiversDatabaseUrl
+          ? { wmsStateUrl: `http://127.0.0.1:${this.ports.wms}`, erpStateUrl: `http://127.0.0.1:${this.ports.erp}` }
+          : {}),
+      },
       workers: this.members
         .filter(({ member }) => !member.kind.endsWith('receiver'))
         .map(({ member }) => ({ name: member.name, url: member.url })),
@@ -368,10 +431,12 @@ export class DemoFleet {
   /** Lets the demo end while the fleet keeps running. */
   detach(): void {
     for (const { process } of this.members) process.detach();
+    this.prometheus?.detach();
   }
 
   /** SIGTERM to every member; resolves with the members that did not exit 0. */
   async stop(): Promise<string[]> {
+    await this.prometheus?.stop();
     const codes = await Promise.all(this.members.map(async ({ process, member }) => ({ member, code: await process.terminate() })));
     if (this.options.record !== false) for (const file of [fleetFile, fleetConfigFile]) if (existsSync(file)) rmSync(file);
     return codes.filter(({ code }) => code !== 0).map(({ member, code }) => `${member.name} exited ${code}`);

@@ -2,12 +2,24 @@ import { UsageError, parseDemoArgs } from './demo-options';
 
 describe('demo options', () => {
   it('defaults to the documented flash sale', () => {
-    expect(parseDemoArgs([])).toEqual({ keep: false, stop: false, durationSeconds: 30, buyers: 300, shards: 2, skus: 10_000, hotSkus: 3 });
+    expect(parseDemoArgs([])).toEqual({
+      keep: false,
+      observe: false,
+      stop: false,
+      durationSeconds: 30,
+      buyers: 300,
+      shards: 2,
+      skus: 10_000,
+      hotSkus: 3,
+    });
   });
 
   it('takes every option', () => {
-    expect(parseDemoArgs(['--duration', '5', '--buyers', '50', '--shards', '4', '--skus', '200', '--hot', '2', '--keep'])).toEqual({
+    expect(
+      parseDemoArgs(['--duration', '5', '--buyers', '50', '--shards', '4', '--skus', '200', '--hot', '2', '--keep', '--observe']),
+    ).toEqual({
       keep: true,
+      observe: true,
       stop: false,
       durationSeconds: 5,
       buyers: 50,

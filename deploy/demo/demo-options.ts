@@ -4,6 +4,8 @@ import { parseArgs } from 'node:util';
 export interface DemoOptions {
   /** Leave the fleet running after the report (stop it later with --stop). */
   keep: boolean;
+  /** Start a Prometheus scraping the fleet (`--observe`). */
+  observe: boolean;
   /** Only stop a fleet an earlier `--keep` run left running, then exit. */
   stop: boolean;
   /** Length of the flash sale, seconds. */
@@ -20,13 +22,15 @@ export interface DemoOptions {
 
 export class UsageError extends Error {}
 
-export const demoUsage = `usage: npm run demo -- [--duration S] [--buyers N] [--shards N] [--skus N] [--hot N] [--keep] | --stop
+export const demoUsage = `usage: npm run demo -- [--duration S] [--buyers N] [--shards N] [--skus N] [--hot N] [--observe] [--keep] | --stop
 
   --duration S   length of the flash sale in seconds (default 30)
   --buyers N     concurrent buyers (default 300)
   --shards N     Postgres shards (default 2, at most 8)
   --skus N       catalogue size, each SKU in 3 warehouses (default 10000)
   --hot N        hot SKUs of the sale (default 3)
+  --observe      also start a Prometheus (Debian's package) on loopback scraping the fleet, alert rules
+                 loaded, and print its URL
   --keep         leave the fleet running after the report
   --stop         stop the fleet a --keep run left running`;
 
@@ -48,6 +52,7 @@ export function parseDemoArgs(argv: string[]): DemoOptions {
       allowPositionals: false,
       options: {
         keep: { type: 'boolean' },
+        observe: { type: 'boolean' },
         stop: { type: 'boolean' },
         duration: { type: 'string' },
         buyers: { type: 'string' },
@@ -61,6 +66,7 @@ export function parseDemoArgs(argv: string[]): DemoOptions {
   }
   const options: DemoOptions = {
     keep: values.keep === true,
+    observe: values.observe === true,
     stop: values.stop === true,
     durationSeconds: positiveInteger(values, 'duration', 30, 24 * 3600),
     buyers: positiveInteger(values, 'buyers', 300, 5_000),

@@ -20,6 +20,8 @@ export interface LiveModel {
     lagSeconds?: number;
     p50?: number;
     p99?: number;
+    /** The p99 the sink must keep to (commit → applied), seconds. */
+    targetP99: number;
     ready: boolean;
   }>;
   hot: Array<{ sku: string; postgres: number | undefined; redis: number | undefined }>;
@@ -76,7 +78,7 @@ export function renderLiveView(model: LiveModel): string[] {
     ),
     '',
     ...table(
-      ['sink', 'state', 'events/s', 'lag (msgs)', 'lag (s)', 'commit→applied p50', 'p99'],
+      ['sink', 'state', 'events/s', 'lag (msgs)', 'lag (s)', 'commit→applied p50', 'p99', 'target p99'],
       model.sinks.map((sink) => [
         sink.name,
         sink.ready ? 'ready' : 'NOT READY',
@@ -85,6 +87,7 @@ export function renderLiveView(model: LiveModel): string[] {
         sink.lagSeconds === undefined ? '–' : sink.lagSeconds.toFixed(1),
         formatSeconds(sink.p50),
         formatSeconds(sink.p99),
+        targetVerdict(sink.p99, sink.targetP99),
       ]),
     ),
     '',
@@ -103,4 +106,43 @@ export function renderLiveView(model: LiveModel): string[] {
     ),
   ];
   return lines;
+}
+
+/** `≤ 50 ms met` / `≤ 1.00 s MISSED` / `≤ 50 ms` (nothing measured yet). */
+export function targetVerdict(p99: number | undefined, target: number): string {
+  const bound = `≤ ${formatSeconds(target)}`;
+  if (p99 === undefined) return bound;
+  return `${bound} ${p99 <= target ? 'met' : 'MISSED'}`;
+}
+
+/** Commit → applied of one sink over the whole sale and its drain. */
+export interface SaleLatency {
+  sink: string;
+  p50: number | undefined;
+  p99: number | undefined;
+  targetP99: number;
+  /** Events observed (the histogram's count over the sale). */
+  events: number;
+}
+
+/** The end-of-sale verdict: each sink's commit → applied over the whole sale against its target. */
+export function renderSaleLatency(rows: SaleLatency[]): string[] {
+  return [
+    'commit → applied over the sale and its drain (each sink’s own histogram):',
+    ...table(
+      ['sink', 'events', 'p50', 'p99', 'target p99'],
+      rows.map((row) => [
+        row.sink,
+        integer(row.events),
+        formatSeconds(row.p50),
+        formatSeconds(row.p99),
+        targetVerdict(row.p99, row.targetP99),
+      ]),
+    ).map((line) => `  ${line}`),
+  ];
+}
+
+/** One line for logs that are not a terminal: each sink's p99 against its target. */
+export function renderSinkLine(model: LiveModel): string {
+  return `  commit→applied p99: ${model.sinks.map((sink) => `${sink.name} ${formatSeconds(sink.p99)} (${targetVerdict(sink.p99, sink.targetP99)})`).join(', ')}`;
 }

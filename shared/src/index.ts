@@ -30,3 +30,6 @@ export * from './reader-contract';
 export * from './replication-slots';
 export * from './request-signature';
 export * from './transport-security';
+export * from './reconcile-metrics';
+export * from './stock-reconcile';
+export * from './stock-views';

@@ -55,6 +55,11 @@ export const MetricNames = {
   sinkSkippedStale: 'cdc_sink_skipped_stale_total',
   /** Counter of deliveries the receiving side recognised as duplicates (idempotency key / posting id). */
   sinkDeduplicated: 'cdc_sink_deduplicated_total',
+  /**
+   * Counter of change events not delivered on their own because a newer change of the same row, in the
+   * same batch, carried the row's whole state (the WMS keeps the newest state per row).
+   */
+  sinkCoalesced: 'cdc_sink_coalesced_total',
   /** Counter of events sent to the dead-letter topic, by reason. */
   sinkDeadLettered: 'cdc_sink_dead_lettered_total',
   /** Counter of retried deliveries. */
@@ -67,6 +72,18 @@ export const MetricNames = {
   sinkLagMessages: 'cdc_sink_consumer_lag_messages',
   /** Gauge per topic/partition: now − source commit time of the last processed event, seconds. */
   sinkLagSeconds: 'cdc_sink_consumer_lag_seconds',
+
+  // shadow audit (label `sink`; `shard` where named)
+  /** Gauge: rows found drifting from Postgres (still after a grace period) in the audit's last full pass. */
+  reconcileDriftRows: 'cdc_reconcile_drift_rows',
+  /** Counter of rows compared with Postgres at the audit's position. */
+  reconcileComparedRows: 'cdc_reconcile_compared_rows_total',
+  /** Counter of drifting rows repaired (written at the audit's position where it was still the newer). */
+  reconcileRepairedRows: 'cdc_reconcile_repaired_rows_total',
+  /** Gauge per shard: commit LSN (as a number) of the snapshot the audit last compared at. */
+  reconcileAuditLsn: 'cdc_reconcile_audit_lsn',
+  /** Gauge: Unix time the audit last completed a full pass over every shard, seconds. */
+  reconcileLastPass: 'cdc_reconcile_last_pass_timestamp_seconds',
 } as const;
 
 /** Buckets of the fleet's latency histograms: fine below a second, where the flash-sale target lies. */

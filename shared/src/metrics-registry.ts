@@ -20,6 +20,8 @@ export class FleetMetrics {
       registers: [this.registry],
     });
     this.errors = new Counter({ name: MetricNames.errors, help: 'Errors by kind', labelNames: ['kind'], registers: [this.registry] });
+    // A series from the start, so an error rate reads 0 (not "no data") on a worker that has had none.
+    this.errors.inc({ kind: 'unclassified' }, 0);
     new Gauge({ name: MetricNames.buildInfo, help: 'Build information', labelNames: ['version'], registers: [this.registry] }).set(
       { version },
       1,

@@ -11,6 +11,7 @@ export class SinkMetrics {
   readonly applied: Counter<'sink'>;
   readonly skippedStale: Counter<'sink'>;
   readonly deduplicated: Counter<'sink'>;
+  readonly coalesced: Counter<'sink'>;
   readonly deadLettered: Counter<'sink' | 'reason'>;
   readonly retries: Counter<'sink'>;
   readonly circuit: Gauge<'sink'>;
@@ -35,6 +36,12 @@ export class SinkMetrics {
     this.deduplicated = new Counter({
       name: MetricNames.sinkDeduplicated,
       help: 'Deliveries recognised as duplicates',
+      labelNames,
+      registers,
+    });
+    this.coalesced = new Counter({
+      name: MetricNames.sinkCoalesced,
+      help: 'Events carried by a newer change of the same row in the same batch',
       labelNames,
       registers,
     });
@@ -70,7 +77,8 @@ export class SinkMetrics {
       labelNames: ['sink', 'topic', 'partition'],
       registers,
     });
-    for (const counter of [this.consumed, this.applied, this.skippedStale, this.deduplicated, this.retries]) counter.inc({ sink }, 0);
+    for (const counter of [this.consumed, this.applied, this.skippedStale, this.deduplicated, this.coalesced, this.retries])
+      counter.inc({ sink }, 0);
     this.circuit.set({ sink }, 0);
   }
 
@@ -83,5 +91,16 @@ export class SinkMetrics {
     this.applied.inc({ sink: this.sink }, count);
     const seconds = (Date.now() * 1000 - Number(commitTsMicros)) / 1e6;
     for (let i = 0; i < count; i++) this.commitToApplied.observe({ sink: this.sink }, Math.max(0, seconds));
+  }
+
+  /**
+   * Observes an event whose state a newer change of its row carried (see `coalesced`): its commit → applied
+   * is when that newer change was applied, for the event's effect became visible then.
+   */
+  observeCoalesced(commitTsMicros: bigint, applied: boolean): void {
+    this.coalesced.inc({ sink: this.sink });
+    if (!applied) return;
+    const seconds = (Date.now() * 1000 - Number(commitTsMicros)) / 1e6;
+    this.commitToApplied.observe({ sink: this.sink }, Math.max(0, seconds));
   }
 }

@@ -18,6 +18,8 @@ describe('parseFleetArgs', () => {
     ['rebuild redis --worker-config cache.yaml', { kind: 'rebuild-redis', workerConfig: 'cache.yaml' }],
     ['snapshot inventory.stock', { kind: 'snapshot', table: 'inventory.stock', shard: undefined }],
     ['snapshot inventory.stock --shard 3', { kind: 'snapshot', table: 'inventory.stock', shard: 3 }],
+    ['reconcile', { kind: 'reconcile', sink: undefined }],
+    ['reconcile --sink redis-cache --json', { kind: 'reconcile', sink: 'redis-cache' }],
     ['', { kind: 'help' }],
     ['status --help', { kind: 'help' }],
   ])('reads "%s"', (line, command) => {
@@ -42,6 +44,8 @@ describe('parseFleetArgs', () => {
     ['snapshot', /schema\.table/],
     ['snapshot Inventory.Stock', /not a lower-case schema\.table/],
     ['snapshot inventory.stock --force', /unexpected option --force/],
+    ['reconcile --shard 1', /unexpected option --shard/],
+    ['reconcile redis', /unexpected argument redis/],
   ])('refuses "%s" as a usage error', (line, message) => {
     expect(() => parse(line)).toThrow(UsageError);
     expect(() => parse(line)).toThrow(message);

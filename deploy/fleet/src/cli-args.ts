@@ -9,7 +9,8 @@ export type FleetCommand =
   | { kind: 'dlq-list'; sink: string | undefined; limit: number }
   | { kind: 'dlq-replay'; sink: string; target: { kind: 'all' } | { kind: 'offset'; partition: number; offset: bigint } }
   | { kind: 'rebuild-redis'; workerConfig: string | undefined }
-  | { kind: 'snapshot'; table: string; shard: number | undefined };
+  | { kind: 'snapshot'; table: string; shard: number | undefined }
+  | { kind: 'reconcile'; sink: string | undefined };
 
 export interface GlobalOptions {
   /** The fleet config file (`--config`, else `FLEET_CONFIG_FILE`). */
@@ -41,6 +42,8 @@ Commands:
                                            re-publish dead letters to their original topic, once each
   rebuild redis [--worker-config FILE]     re-seed the redis-cache read model from Postgres
   snapshot <schema.table> [--shard N]      ask the readers for an ad-hoc snapshot of one table
+  reconcile [--sink S]                     compare Redis, the WMS and the ERP (or sink S) with Postgres;
+                                           exit 1 naming every drifting key and by how much
 
 Options:
   --config FILE        fleet config (default: $FLEET_CONFIG_FILE)
@@ -147,6 +150,10 @@ function commandOf(positionals: string[], values: Values): FleetCommand {
       allowOnly('shard');
       return { kind: 'snapshot', table: sub, shard: integerOption('--shard', values.shard, 0, 0xffff) };
     }
+    case 'reconcile':
+      noMoreWords(1);
+      allowOnly('sink');
+      return { kind: 'reconcile', sink: values.sink };
     default:
       throw new UsageError(`unknown command ${name}`);
   }

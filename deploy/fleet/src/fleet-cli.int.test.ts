@@ -1,5 +1,6 @@
-import { AvroCodec, createKafka, createLogger, createRegistryClient, ensureTopics } from '@inventory-cdc/shared';
-import { FleetFixture, buildWorkspace, readTopics, seedStock, type WorkerProcess } from '@inventory-cdc/shared/testing';
+import { AvroCodec, cacheKeys, createKafka, createLogger, createRegistryClient, ensureTopics } from '@inventory-cdc/shared';
+import { FleetFixture, buildWorkspace, readTopics, seedStock, stockTruth, type WorkerProcess } from '@inventory-cdc/shared/testing';
+import { Redis } from 'ioredis';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -28,6 +29,7 @@ describe('fleet CLI', () => {
   let kafka: Kafka;
   let configFile: string;
   let reader: { process: WorkerProcess; port: number };
+  let redis: Redis;
   const dlqTopic = () => `${fixture.prefix}.dlq.redis-cache`;
   const replayTarget = () => `${fixture.prefix}.replay-target`;
 
@@ -54,6 +56,8 @@ describe('fleet CLI', () => {
     await reader.process.waitReady(reader.port);
     await seedStock(fixture.clients, fixture.schema, 5, 10);
     const shard = fixture.shards[0]!;
+    const redisUrl = `${fixture.stack.redisUrl}/${1 + ((process.pid + 11) % 15)}`;
+    redis = new Redis(redisUrl);
     configFile = join(mkdtempSync(join(tmpdir(), 'fleet-cli-')), 'fleet.yaml');
     writeFileSync(
       configFile,
@@ -64,6 +68,7 @@ describe('fleet CLI', () => {
         shards: [{ id: shard.id, connection: { host: shard.host, port: shard.port, database: shard.database, user: shard.user } }],
         sinks: [{ name: 'redis-cache' }],
         workers: [{ name: `wal-reader-${shard.id}`, url: `http://127.0.0.1:${reader.port}` }],
+        reconcile: { redisUrl, graceMs: 0 },
       }),
     );
     kafka = createKafka(
@@ -74,7 +79,36 @@ describe('fleet CLI', () => {
   });
 
   afterAll(async () => {
+    await redis?.flushdb();
+    redis?.disconnect();
     await fixture.cleanup();
+  });
+
+  it('reconcile exits 1 naming a Redis row that differs from Postgres and by how much, and 0 once it is equal', async () => {
+    // Given a read model equal to Postgres but for one row changed behind the fleet's back.
+    await redis.flushdb();
+    const truth = await stockTruth(fixture.clients, fixture.schema);
+    for (const row of truth.values())
+      await redis.hset(cacheKeys.stock(row.sku), `oh:${row.warehouse}`, row.onHand, `rs:${row.warehouse}`, row.reserved);
+    const [flipped] = [...truth.values()];
+    await redis.hset(cacheKeys.stock(flipped!.sku), `oh:${flipped!.warehouse}`, flipped!.onHand + 7);
+
+    const drifted = await runCli(configFile, ['reconcile', '--sink', 'redis-cache']);
+    expect(drifted.code).toBe(1);
+    expect(drifted.json).toMatchObject({ rows: truth.size, systems: ['Redis'] });
+    expect(drifted.json.differences).toEqual([
+      {
+        key: `${flipped!.sku}|${flipped!.warehouse}`,
+        system: 'Redis',
+        expected: { onHand: flipped!.onHand, reserved: flipped!.reserved },
+        got: { onHand: flipped!.onHand + 7, reserved: flipped!.reserved },
+      },
+    ]);
+
+    await redis.hset(cacheKeys.stock(flipped!.sku), `oh:${flipped!.warehouse}`, flipped!.onHand);
+    const equal = await runCli(configFile, ['reconcile']);
+    expect(equal.code).toBe(0);
+    expect(equal.json.differences).toEqual([]);
   });
 
   it('status shows the streaming slot, its leading reader and the sink group lag, and exits 0 when healthy', async () => {

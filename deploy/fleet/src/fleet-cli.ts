@@ -1,5 +1,13 @@
 #!/usr/bin/env node
-import { AvroCodec, ConfigError, createKafka, createLogger, createRegistryClient, HaltError } from '@inventory-cdc/shared';
+import {
+  AvroCodec,
+  ConfigError,
+  createKafka,
+  createLogger,
+  createRegistryClient,
+  formatReconciliation,
+  HaltError,
+} from '@inventory-cdc/shared';
 import type { Kafka } from 'kafkajs';
 import { parseFleetArgs, usage, UsageError, type FleetCommand, type GlobalOptions } from './cli-args';
 import { listDeadLetters, replayDeadLetters } from './dlq-commands';
@@ -10,6 +18,7 @@ import { rebuildRedis } from './redis-rebuild';
 import { dropShardSlot, resetShard } from './slot-commands';
 import { signalSnapshot } from './snapshot-signal';
 import { collectStatus } from './status-collector';
+import { reconcileFleet } from './stock-reconcile-command';
 
 /** What a command produced: the exit code, its JSON document and its human rendering. */
 interface Outcome {
@@ -76,6 +85,10 @@ async function run(command: Exclude<FleetCommand, { kind: 'help' }>, context: Co
       const shards = command.shard === undefined ? config.shards : [shardOf(config, command.shard)];
       const result = await signalSnapshot(config, shards, command.table);
       return { exitCode: 0, data: result, text: formatSignal(result) };
+    }
+    case 'reconcile': {
+      const result = await reconcileFleet(config, command.sink);
+      return { exitCode: result.differences.length === 0 ? 0 : 1, data: result, text: formatReconciliation(result).join('\n') };
     }
   }
 }

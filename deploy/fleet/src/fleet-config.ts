@@ -89,6 +89,19 @@ export const fleetConfigSchema = z
       })
       .strict()
       .default({}),
+    reconcile: z
+      .object({
+        /** The redis-cache's Redis (`redis://host:port/db`), for `fleet reconcile`. */
+        redisUrl: z.string().url().optional(),
+        /** Base URL of a WMS exposing what it holds (`GET /admin/stock`, as the reference WMS does). */
+        wmsStateUrl: z.string().url().optional(),
+        /** Base URL of an ERP exposing its net booked stock (`GET /admin/stock`, as the reference ERP does). */
+        erpStateUrl: z.string().url().optional(),
+        /** Wait before comparing a differing key again (a change on its way is lag, not drift). Default 3000 ms. */
+        graceMs: z.number().int().nonnegative().default(3_000),
+      })
+      .strict()
+      .default({}),
     rebuild: z
       .object({
         /** The redis-cache worker's config file, for `fleet rebuild redis` (relative to this file). */

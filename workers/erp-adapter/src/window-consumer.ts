@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import {
   HaltError,
   asEnvelope,
+  heartbeatWhile,
   retry,
   watchConsumer,
   type AvroCodec,
@@ -131,8 +132,8 @@ export class WindowConsumer {
       const last = start + chunkSize >= batch.messages.length ? batch.lastOffset() : chunk[chunk.length - 1]!.offset;
       try {
         const entries = await this.decode(batch.topic, batch.partition, chunk, state.startOffset);
-        await whileHeartbeating(
-          state.offer(entries, BigInt(last) + 1n, BigInt(batch.highWatermark)),
+        await heartbeatWhile(
+          () => state.offer(entries, BigInt(last) + 1n, BigInt(batch.highWatermark)),
           heartbeat,
           this.options.heartbeatIntervalMs,
         );
@@ -148,7 +149,7 @@ export class WindowConsumer {
 
   private async startPartition(batch: Batch, heartbeat: () => Promise<void>): Promise<PartitionWindows | undefined> {
     try {
-      return await whileHeartbeating(this.stateFor(batch), heartbeat, this.options.heartbeatIntervalMs);
+      return await heartbeatWhile(() => this.stateFor(batch), heartbeat, this.options.heartbeatIntervalMs);
     } catch (error) {
       if (error instanceof HaltError) return void this.options.onHalt(error);
       // Nothing was resolved, so kafkajs fetches the same records again; pace it.
@@ -299,15 +300,5 @@ export class WindowConsumer {
       this.commitWatchers.delete(watch);
     }
     if (!stored) throw new Error(`offset ${offset} of ${topic}:${partition} was not committed (the consumer is stopping)`);
-  }
-}
-
-/** Awaits `work` while heartbeating the group, so a long delivery does not cost this member its partitions. */
-async function whileHeartbeating<T>(work: Promise<T>, heartbeat: () => Promise<void>, everyMs: number): Promise<T> {
-  const timer = setInterval(() => void heartbeat().catch(() => undefined), everyMs);
-  try {
-    return await work;
-  } finally {
-    clearInterval(timer);
   }
 }

@@ -10,11 +10,13 @@ import {
   startChangeConsumer,
   stockTopicOf,
   openDeadLetterQueue,
+  ReconcileMetrics,
   sinkGroupIdOf,
 } from '@inventory-cdc/shared';
 import { cacheConfigSchema } from './cache-config';
 import { ReadModelGuard } from './read-model-guard';
 import { RedisStockSink } from './redis-stock-sink';
+import { StockAudit } from './stock-audit';
 
 /** redis-cache: the storefront's read model in Redis, fed by the stock topic, rebuilt from Postgres when needed. */
 void runWorker({
@@ -65,5 +67,19 @@ void runWorker({
       heartbeatIntervalMs: config.consumer.heartbeatIntervalMs,
     });
     lifecycle.onStop('consumer', () => consumer.disconnect());
+
+    if (config.audit.enabled) {
+      const { enabled: _enabled, ...options } = config.audit;
+      const audit = new StockAudit(
+        redis,
+        config.rebuild.shards,
+        `${config.topics.stockSchema}.stock`,
+        new ReconcileMetrics(metrics, 'redis-cache'),
+        logger,
+        options,
+      );
+      const running = audit.run(lifecycle.signal);
+      lifecycle.onStop('stock audit', () => running);
+    }
   },
 });

@@ -1,12 +1,10 @@
-import { cacheKeys, encodePosition, readTableSnapshot, type Logger, type PostgresConnection } from '@inventory-cdc/shared';
+import { cacheKeys, encodePosition, readTableSnapshot, type Logger } from '@inventory-cdc/shared';
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { stockScript } from './redis-stock-sink';
+import type { SnapshotShard } from './stock-snapshot';
 
-export interface RebuildShard {
-  id: number;
-  connection: PostgresConnection;
-}
+export type RebuildShard = SnapshotShard;
 
 const rowsPerChunk = 2_000;
 

@@ -5,13 +5,13 @@ import type { DeliveryOutcome } from './wms-delivery';
 import { WmsStockSink } from './wms-stock-sink';
 
 let offset = 0;
-/** A stock update of `sku` at the next offset (and position). */
-function update(sku: string, onHand = 5): ConsumedChange {
+/** A stock update of `sku` in `warehouse` at the next offset (and position). */
+function update(sku: string, onHand = 5, warehouse = 'WH-A'): ConsumedChange {
   offset++;
   const positionText = `0000:0000000000000010:${offset.toString(16).padStart(8, '0')}`;
   const envelope = {
     before: null,
-    after: { sku, warehouse: 'WH-A', on_hand: onHand, reserved: 0 },
+    after: { sku, warehouse, on_hand: onHand, reserved: 0 },
     op: 'u',
     source: {
       shard: 0,
@@ -20,7 +20,7 @@ function update(sku: string, onHand = 5): ConsumedChange {
       table: 'stock',
       lsn: 16n,
       txId: 1n,
-      commitTs: 0n,
+      commitTs: BigInt(Date.now() - 100) * 1000n,
       snapshot: false,
       seq: BigInt(offset),
     },
@@ -68,24 +68,43 @@ function sinkWith(delivery: ReturnType<typeof recordingDelivery>, maxConcurrentS
 const never = new AbortController().signal;
 
 describe('WmsStockSink', () => {
-  it('keeps each SKU strictly in offset order while running at most maxConcurrentSkus SKUs at once', async () => {
+  it('sends only the newest change of each row, one SKU’s rows one after another, at most maxConcurrentSkus SKUs at once', async () => {
     const delivery = recordingDelivery();
-    const { sink } = sinkWith(delivery, 3);
+    const { sink, metrics } = sinkWith(delivery, 3);
     const skus = ['A', 'B', 'C', 'D', 'E', 'F'];
-    const batch = Array.from({ length: 60 }, (_, i) => update(skus[i % skus.length]!));
+    const batch = Array.from({ length: 60 }, (_, i) => update(skus[i % skus.length]!, i, i % 12 < 6 ? 'WH-A' : 'WH-B'));
     await expect(sink.apply(batch, never)).resolves.toEqual([]);
     expect(delivery.peak()).toBe(3);
-    for (const sku of skus) {
-      const expected = batch
-        .filter((change) => change.envelope!.after!.sku === sku)
-        .map((change) => `${sku}@${change.positionText!.slice(-2)}`);
-      expect(delivery.order.filter((entry) => entry.startsWith(`${sku}@`))).toEqual(expected);
-    }
+    const newest = skus.flatMap((sku) =>
+      ['WH-A', 'WH-B'].map((warehouse) =>
+        batch.findLast((c) => c.envelope!.after!.sku === sku && c.envelope!.after!.warehouse === warehouse)!,
+      ),
+    );
+    expect([...delivery.order].sort()).toEqual(
+      newest.map((change) => `${change.envelope!.after!.sku}@${change.positionText!.slice(-2)}`).sort(),
+    );
+    expect((await metrics.applied.get()).values[0]?.value).toBe(12);
+    expect((await metrics.coalesced.get()).values[0]?.value).toBe(48);
+    // Every event's commit → applied is observed: the sent ones and those their row's newer change carried.
+    const histogram = await metrics.commitToApplied.get();
+    expect(histogram.values.find((value) => value.metricName?.endsWith('_count'))?.value).toBe(60);
   });
 
-  it('dead-letters an undeliverable event and carries on with the same SKU’s later events', async () => {
+  it('sends the row’s newest state under the newest change’s idempotency key', async () => {
+    const sent: WmsCall[] = [];
+    const { sink } = sinkWith({ ...recordingDelivery(), deliver: async (call: WmsCall) => (sent.push(call), { kind: 'applied' }) });
+    const batch = [update('A', 1), update('A', 2), update('A', 3)];
+    await sink.apply(batch, never);
+    expect(sent).toHaveLength(1);
+    expect(sent[0]).toMatchObject({
+      idempotencyKey: `wms-${batch[2]!.positionText}`,
+      change: { onHand: 3, position: batch[2]!.positionText },
+    });
+  });
+
+  it('dead-letters only the newest change of an undeliverable row; other rows carry on', async () => {
     const batch = [update('A', 1), update('A', 2), update('B', 3), update('A', 4)];
-    const rejected = batch[1]!.positionText!;
+    const rejected = batch[3]!.positionText!;
     const delivery = recordingDelivery((call) =>
       call.change.position === rejected
         ? { kind: 'dead-letter', reason: 'rejected', detail: 'HTTP 400: {"error":"sku rejected"}' }
@@ -93,9 +112,9 @@ describe('WmsStockSink', () => {
     );
     const { sink, metrics } = sinkWith(delivery);
     const letters = await sink.apply(batch, never);
-    expect(letters).toEqual([{ record: batch[1], reason: 'rejected', detail: 'HTTP 400: {"error":"sku rejected"}' }]);
-    expect(delivery.order).toHaveLength(4);
-    expect((await metrics.applied.get()).values[0]?.value).toBe(3);
+    expect(letters).toEqual([{ record: batch[3], reason: 'rejected', detail: 'HTTP 400: {"error":"sku rejected"}' }]);
+    expect(delivery.order).toHaveLength(2);
+    expect((await metrics.applied.get()).values[0]?.value).toBe(1);
   });
 
   it('counts duplicates apart from applied events', async () => {
@@ -126,7 +145,7 @@ describe('WmsStockSink', () => {
       },
     };
     const { sink } = sinkWith(failing as ReturnType<typeof recordingDelivery>, 2);
-    await expect(sink.apply([update('A'), update('B'), update('A')], never)).rejects.toThrow('stopping');
+    await expect(sink.apply([update('A'), update('B'), update('A', 5, 'WH-B')], never)).rejects.toThrow('stopping');
     expect(delivery.order.filter((entry) => entry.startsWith('A@'))).toHaveLength(2);
   });
 });

@@ -1,4 +1,13 @@
-import { dispositionOf, type ChangeSink, type ConsumedChange, type DeadLetter, type Logger, type SinkMetrics } from '@inventory-cdc/shared';
+import {
+  crashPoint,
+  dispositionOf,
+  type ChangeSink,
+  type ConsumedChange,
+  type DeadLetter,
+  type Logger,
+  type SinkMetrics,
+} from '@inventory-cdc/shared';
+import { coalesceByRow, type RowChanges } from './row-coalescing';
 import { forEachBounded, lanesBySku } from './sku-lanes';
 import { wmsCallOf, type WmsCall } from './wms-call';
 import type { WmsDelivery } from './wms-delivery';
@@ -8,17 +17,25 @@ interface PendingCall {
   call: WmsCall;
 }
 
+/** Crash points (see shared crash-points.ts) at the instants the delivery must survive. */
+export const wmsCrashPoints = { afterCall: 'wms-after-call' } as const;
+
 /**
- * Sends a partition's stock changes to the WMS, one call per change event.
+ * Sends a partition's stock changes to the WMS: per (SKU, warehouse) row, only the newest change of the
+ * batch (`coalesceByRow`), for each call carries the row's whole state and the WMS keeps the newest
+ * position per row. The older changes of the row are counted as coalesced.
  *
- * Order: the batch is split into SKU lanes; a lane's calls go out strictly one after another in offset
- * order (a row's changes are in one partition, so this keeps every row's order), and up to
- * `maxConcurrentSkus` lanes run at once. A dead-lettered event does not stop its lane: the next change
- * carries the row's complete state anyway.
+ * Order: the rows are split into SKU lanes; a lane's calls go out one after another and up to
+ * `maxConcurrentSkus` lanes run at once. A row has one call per batch and batches of a partition follow
+ * each other, so every row's calls reach the WMS in source order. A dead-lettered call does not stop its
+ * lane: the row's next change carries its complete state anyway.
  *
- * Idempotence: the WMS dedupes on the idempotency key (`wms-<source position>`), and the consumer commits
- * the partition's offset only after `apply` returns. A crash, rebalance or replay re-sends some events,
- * which the WMS answers as duplicates (counted, not applied twice).
+ * Idempotence: the idempotency key is the sent change's own (`wms-<source position>`), so a change keeps
+ * its key whichever batch it is sent from, and the consumer commits the partition's offset only after
+ * `apply` returns, when every call has been answered. A crash re-fetches from that offset: a change sent
+ * before comes back as a duplicate; a replayed batch cut shorter may send an older change of a row than
+ * was applied before the crash, which the WMS keeps out of its stock (older position), and the newer
+ * one follows in the next batch under its old key.
  */
 export class WmsStockSink implements ChangeSink {
   constructor(
@@ -40,18 +57,22 @@ export class WmsStockSink implements ChangeSink {
         letters.push({ record: change, reason: 'malformed', detail: (error as Error).message });
       }
     }
-    const lanes = lanesBySku(pending, (entry) => entry.call.change.sku);
+    const rows = coalesceByRow(pending, ({ call }) => `${call.change.sku}\u0000${call.change.warehouse}`);
+    const lanes = lanesBySku(rows, (row) => row.newest.call.change.sku);
     await forEachBounded(lanes, this.maxConcurrentSkus, async (lane) => {
-      for (const entry of lane) {
-        const letter = await this.deliver(entry, signal);
+      for (const row of lane) {
+        const letter = await this.deliver(row, signal);
         if (letter) letters.push(letter);
+        crashPoint(wmsCrashPoints.afterCall);
       }
     });
     return letters;
   }
 
-  private async deliver({ change, call }: PendingCall, signal: AbortSignal): Promise<DeadLetter | undefined> {
+  private async deliver(row: RowChanges<PendingCall>, signal: AbortSignal): Promise<DeadLetter | undefined> {
+    const { change, call } = row.newest;
     const outcome = await this.delivery.deliver(call, signal);
+    for (const older of row.superseded) this.metrics.observeCoalesced(older.call.commitTsMicros, outcome.kind === 'applied');
     switch (outcome.kind) {
       case 'applied':
         this.metrics.observeApplied(call.commitTsMicros);
@@ -67,9 +88,12 @@ export class WmsStockSink implements ChangeSink {
             warehouse: call.change.warehouse,
             reason: outcome.reason,
             detail: outcome.detail,
+            coalesced: row.superseded.length,
           },
           'WMS call undeliverable: dead-lettering the event',
         );
+        // The newest change carries the row's state: replaying it from the dead-letter topic brings the
+        // row up to date, so the superseded ones need no letter of their own.
         return { record: change, reason: outcome.reason, detail: outcome.detail };
     }
   }

@@ -1,6 +1,7 @@
 /**
- * The end-of-run check: the stock of every (SKU, warehouse) as Postgres holds it (the truth) against
- * what each downstream system ended with. Pure: the views are loaded elsewhere.
+ * The reconciliation report: the stock of every (SKU, warehouse) as Postgres holds it (the truth) against
+ * what each downstream system holds. One report for the demo's end-of-run check and `fleet reconcile`.
+ * Pure: the views are loaded by `stock-views.ts`.
  */
 export interface StockFigures {
   onHand: number;

@@ -1,4 +1,4 @@
-import { formatReconciliation, reconcile, type StockView } from './reconcile';
+import { formatReconciliation, reconcile, type StockView } from './stock-reconcile';
 
 const view = (entries: Array<[string, number, number]>): StockView =>
   new Map(entries.map(([key, onHand, reserved]) => [key, { onHand, reserved }]));

@@ -1,12 +1,23 @@
-import { cacheKeys, parseStockHash } from '@inventory-cdc/shared';
-import { stockTruth, type Queryable } from '@inventory-cdc/shared/testing';
-import type Redis from 'ioredis';
-import type { StockView } from './reconcile';
+/**
+ * Each system's stock as a `StockView` for the reconciliation (`stock-reconcile.ts`): Postgres (the
+ * truth), the redis-cache's read model, and the WMS and ERP where their receivers expose what they hold
+ * (`GET <receiver>/admin/stock`, as the reference receivers do).
+ */
+import type { Redis } from 'ioredis';
+import type { ClientBase } from 'pg';
+import { cacheKeys, parseStockHash } from './stock-cache-keys';
+import type { StockView } from './stock-reconcile';
 
 /** Postgres, the truth: every stock row of every shard. */
-export async function postgresView(shards: Queryable[], schema: string): Promise<StockView> {
-  const truth = await stockTruth(shards, schema);
-  return new Map([...truth].map(([key, row]) => [key, { onHand: row.onHand, reserved: row.reserved }]));
+export async function postgresView(shards: Pick<ClientBase, 'query'>[], schema: string): Promise<StockView> {
+  const view: StockView = new Map();
+  for (const shard of shards) {
+    const result = await shard.query<{ sku: string; warehouse: string; on_hand: number; reserved: number }>(
+      `select sku, warehouse, on_hand, reserved from ${schema}.stock`,
+    );
+    for (const row of result.rows) view.set(`${row.sku}|${row.warehouse}`, { onHand: Number(row.on_hand), reserved: Number(row.reserved) });
+  }
+  return view;
 }
 
 /** Redis, the storefront's read model: every SKU hash the cache holds, per warehouse. */
@@ -29,8 +40,11 @@ export async function redisView(redis: Redis): Promise<StockView> {
       if (error) throw error;
       const sku = /^cdc:stock:\{(.*)\}$/.exec(key)?.[1];
       if (!sku) return;
-      for (const [warehouse, figures] of Object.entries(parseStockHash(hash as Record<string, string>).warehouses))
-        view.set(`${sku}|${warehouse}`, { onHand: figures.onHand, reserved: figures.reserved });
+      const fields = hash as Record<string, string>;
+      for (const [warehouse, figures] of Object.entries(parseStockHash(fields).warehouses))
+        // A deleted row keeps only its position (so an older change cannot resurrect it): absent.
+        if (fields[`oh:${warehouse}`] !== undefined)
+          view.set(`${sku}|${warehouse}`, { onHand: figures.onHand, reserved: figures.reserved });
     });
   }
   return view;
@@ -42,7 +56,7 @@ async function adminStock<T>(receiverUrl: string): Promise<T[]> {
   return (await response.json()) as T[];
 }
 
-/** The WMS's applied stock, as the reference receiver stored it. */
+/** The WMS's applied stock, as its receiver exposes it. */
 export async function wmsView(receiverUrl: string): Promise<StockView> {
   const rows = await adminStock<{ sku: string; warehouse: string; onHand: number; reserved: number }>(receiverUrl);
   return new Map(rows.map((row) => [`${row.sku}|${row.warehouse}`, { onHand: row.onHand, reserved: row.reserved }]));
