@@ -1,5 +1,6 @@
 import type { Consumer, Kafka } from 'kafkajs';
-import { asEnvelope, positionOf, type ConsumedChange } from './change-event';
+import { ChangeDecoder } from './change-decoder';
+import type { ConsumedChange } from './change-event';
 import type { DeadLetter, DeadLetterQueue } from './dead-letter';
 import { dispositionOf } from './errors';
 import { watchConsumer } from './kafka-client';
@@ -8,7 +9,6 @@ import type { Readiness } from './readiness';
 import { retry } from './retry';
 import type { AvroCodec } from './schema-registry';
 import type { SinkMetrics } from './sink-metrics';
-import { encodePosition } from './source-position';
 
 export interface TopicPartitionOffset {
   topic: string;
@@ -72,10 +72,12 @@ export async function heartbeatWhile<T>(task: () => Promise<T>, heartbeat: () =>
 
 /**
  * Runs a consumer-group member feeding `sink` (read_committed, so only committed reader transactions are
- * seen). Undecodable records go to the dead-letter topic with the reason and the partition moves on.
+ * seen). Records that can never be decoded go to the dead-letter topic with the reason and the partition
+ * moves on; a schema registry that is down or does not know an id yet holds the partition (see ChangeDecoder).
  */
 export async function startChangeConsumer(options: ChangeConsumerOptions): Promise<Consumer> {
   const { kafka, codec, sink, metrics, logger, signal } = options;
+  const decoder = new ChangeDecoder({ codec, metrics, logger, readiness: options.readiness });
   const consumer = kafka.consumer({
     groupId: options.groupId,
     readUncommitted: false,
@@ -108,25 +110,21 @@ export async function startChangeConsumer(options: ChangeConsumerOptions): Promi
       if (batch.messages.length === 0 || isStale()) return;
       const changes: ConsumedChange[] = [];
       const undecodable: DeadLetter[] = [];
-      for (const message of batch.messages) {
-        const record = {
-          topic: batch.topic,
-          partition: batch.partition,
-          offset: message.offset,
-          rawKey: message.key,
-          rawValue: message.value,
-        };
-        try {
-          const key = message.key ? ((await codec.deserialize(batch.topic, 'key', message.key)) as Record<string, unknown>) : null;
-          const envelope = message.value ? asEnvelope(await codec.deserialize(batch.topic, 'value', message.value)) : null;
-          const position = envelope ? positionOf(envelope) : null;
-          changes.push({ ...record, key, envelope, position, positionText: position ? encodePosition(position) : null });
-        } catch (error) {
-          undecodable.push({ record, reason: 'undecodable', detail: String((error as Error).message ?? error) });
-        }
-      }
-      metrics.consumed.inc({ sink: metrics.sink }, batch.messages.length);
       const deliver = async (): Promise<void> => {
+        // A registry outage holds the batch here (nothing applied, nothing committed) until it answers.
+        for (const message of batch.messages) {
+          const record = {
+            topic: batch.topic,
+            partition: batch.partition,
+            offset: message.offset,
+            rawKey: message.key,
+            rawValue: message.value,
+          };
+          const outcome = await decoder.decode(record, signal);
+          if (outcome.kind === 'change') changes.push(outcome.change);
+          else undecodable.push(outcome.letter);
+        }
+        metrics.consumed.inc({ sink: metrics.sink }, batch.messages.length);
         const undeliverable = await retry(() => sink.apply(changes, signal), {
           initialDelayMs: 200,
           maxDelayMs: 10_000,

@@ -15,6 +15,7 @@ export * from './worker-runtime';
 export * from './source-position';
 export * from './postgres-connection';
 export * from './change-consumer';
+export * from './change-decoder';
 export * from './change-event';
 export * from './dead-letter';
 export * from './sink-metrics';

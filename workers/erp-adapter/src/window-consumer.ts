@@ -1,8 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
+  ChangeDecoder,
   HaltError,
-  asEnvelope,
-  retry,
   watchConsumer,
   type AvroCodec,
   type DeadLetterQueue,
@@ -56,12 +55,20 @@ export class WindowConsumer {
   private readonly commitWatchers = new Set<(event: ConsumerCommitOffsetsEvent) => void>();
   private epoch = new AbortController();
   private closing: Promise<void> | undefined;
+  private readonly decoder: ChangeDecoder;
 
   private constructor(
     private readonly options: WindowConsumerOptions,
     private readonly consumer: Consumer,
     private readonly admin: Admin,
-  ) {}
+  ) {
+    this.decoder = new ChangeDecoder({
+      codec: options.codec,
+      metrics: options.metrics,
+      logger: options.logger,
+      readiness: options.readiness,
+    });
+  }
 
   static async start(options: WindowConsumerOptions): Promise<WindowConsumer> {
     const consumer = options.kafka.consumer({
@@ -130,9 +137,11 @@ export class WindowConsumer {
       const chunk = batch.messages.slice(start, start + chunkSize);
       const last = start + chunkSize >= batch.messages.length ? batch.lastOffset() : chunk[chunk.length - 1]!.offset;
       try {
-        const entries = await this.decode(batch.topic, batch.partition, chunk, state.startOffset);
+        // Decoding may wait out a registry outage: heartbeat meanwhile, as during a delivery.
         await whileHeartbeating(
-          state.offer(entries, BigInt(last) + 1n, BigInt(batch.highWatermark)),
+          this.decode(batch.topic, batch.partition, chunk, state.startOffset, state.signal).then((entries) =>
+            state.offer(entries, BigInt(last) + 1n, BigInt(batch.highWatermark)),
+          ),
           heartbeat,
           this.options.heartbeatIntervalMs,
         );
@@ -248,34 +257,32 @@ export class WindowConsumer {
     partition: number,
     messages: KafkaMessage[],
     startOffset: bigint,
+    signal: AbortSignal,
   ): Promise<{ offset: bigint; entry: WindowEntry }[]> {
     const entries: { offset: bigint; entry: WindowEntry }[] = [];
     for (const message of messages) {
       const offset = BigInt(message.offset);
       if (offset < startOffset) continue;
-      entries.push({ offset, entry: await this.entryOf(topic, partition, message) });
+      entries.push({ offset, entry: await this.entryOf(topic, partition, message, signal) });
     }
     return entries;
   }
 
-  private async entryOf(topic: string, partition: number, message: KafkaMessage): Promise<WindowEntry> {
-    const record = { topic, partition, offset: message.offset, rawKey: message.key, rawValue: message.value };
+  /** A registry outage waits inside `decode` (never a dead letter); only a record that can never decode is poison. */
+  private async entryOf(topic: string, partition: number, message: KafkaMessage, signal: AbortSignal): Promise<WindowEntry> {
+    const record = { topic, partition, offset: message.offset, rawKey: null, rawValue: message.value };
     const where = `${topic}:${partition}@${message.offset}`;
-    if (!message.value) return { record, outcome: { kind: 'none' }, commitTsMicros: null };
-    const value = message.value;
-    try {
-      // A few quick attempts: a registry hiccup must not turn a good event into a dead letter.
-      const envelope = asEnvelope(
-        await retry(() => this.options.codec.deserialize(topic, 'value', value), { maxAttempts: 3, initialDelayMs: 200 }),
-      );
-      return { record, outcome: stockDeltaOf(envelope, where), commitTsMicros: envelope.source.commitTs };
-    } catch (error) {
+    if (!message.value) return { record: { ...record, rawKey: message.key }, outcome: { kind: 'none' }, commitTsMicros: null };
+    const decoded = await this.decoder.decode(record, signal);
+    const withKey = { ...record, rawKey: message.key };
+    if (decoded.kind === 'poison')
       return {
-        record,
-        outcome: { kind: 'poison', reason: 'undecodable', detail: `${where}: ${(error as Error).message ?? String(error)}` },
+        record: withKey,
+        outcome: { kind: 'poison', reason: 'undecodable', detail: `${where}: ${decoded.letter.detail}` },
         commitTsMicros: null,
       };
-    }
+    const envelope = decoded.change.envelope!;
+    return { record: withKey, outcome: stockDeltaOf(envelope, where), commitTsMicros: envelope.source.commitTs };
   }
 
   /**
