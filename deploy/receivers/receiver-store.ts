@@ -29,7 +29,8 @@ export interface StockChangeRecord {
 /** An ERP posting as stored; the receiver has validated it. */
 export interface PostingRecord {
   postingId: string;
-  lines: { sku: string; warehouse: string; deltaOnHand: number; deltaReserved: number }[];
+  /** A movement to add, or a balance to set (a snapshot's line): booked as the difference to the ERP's sum. */
+  lines: ({ sku: string; warehouse: string } & ({ deltaOnHand: number; deltaReserved: number } | { onHand: number; reserved: number }))[];
   window: unknown;
   createdAt: string;
 }
@@ -141,9 +142,13 @@ const ddl: Record<ReceiverName, string[]> = {
       sku text not null, warehouse text not null, delta_on_hand bigint not null, delta_reserved bigint not null,
       primary key (posting_id, line_no))`,
     // Stores the posting and its lines once per posting id, counts it, and answers 'booked' or 'duplicate'.
+    // A balance line is booked as the difference between the balance and the key's sum so far, so a
+    // snapshot read twice books its stock once. Postings with a balance line take one lock, so two of them
+    // never both read the same sum.
+    `drop function if exists erp.record_posting(text, jsonb, jsonb, timestamptz, text[], text[], bigint[], bigint[])`,
     `create or replace function erp.record_posting(
       p_posting_id text, p_lines jsonb, p_window jsonb, p_created_at timestamptz,
-      p_skus text[], p_warehouses text[], p_deltas_on_hand bigint[], p_deltas_reserved bigint[]) returns text
+      p_skus text[], p_warehouses text[], p_deltas_on_hand bigint[], p_deltas_reserved bigint[], p_balances boolean[]) returns text
     language plpgsql as $function$
     begin
       insert into erp.erp_postings (posting_id, lines, "window", created_at)
@@ -153,10 +158,18 @@ const ddl: Record<ReceiverName, string[]> = {
         perform erp.increment_counters(array['received', 'duplicates']);
         return 'duplicate';
       end if;
+      if true = any (p_balances) then perform pg_advisory_xact_lock(hashtext('erp.record_posting balance')); end if;
       insert into erp.erp_lines (posting_id, line_no, sku, warehouse, delta_on_hand, delta_reserved)
-      select p_posting_id, line.n - 1, line.sku, line.warehouse, line.delta_on_hand, line.delta_reserved
-      from unnest(p_skus, p_warehouses, p_deltas_on_hand, p_deltas_reserved) with ordinality
-        as line (sku, warehouse, delta_on_hand, delta_reserved, n);
+      select p_posting_id, line.n - 1, line.sku, line.warehouse,
+        line.delta_on_hand - case when line.balance then coalesce(held.on_hand, 0) else 0 end,
+        line.delta_reserved - case when line.balance then coalesce(held.reserved, 0) else 0 end
+      from unnest(p_skus, p_warehouses, p_deltas_on_hand, p_deltas_reserved, p_balances) with ordinality
+        as line (sku, warehouse, delta_on_hand, delta_reserved, balance, n)
+      left join lateral (
+        select sum(booked.delta_on_hand) as on_hand, sum(booked.delta_reserved) as reserved
+        from erp.erp_lines booked
+        where line.balance and booked.sku = line.sku and booked.warehouse = line.warehouse and booked.posting_id <> p_posting_id
+      ) held on true;
       perform erp.increment_counters(array['received']);
       return 'booked';
     end
@@ -315,8 +328,8 @@ export async function readWmsStock(pool: Pool): Promise<WmsStockRow[]> {
  */
 export async function recordPosting(pool: Pool, posting: PostingRecord): Promise<'booked' | 'duplicate'> {
   const result = await pool.query<{ status: 'booked' | 'duplicate' }>(
-    `select erp.record_posting($1::text, $2::jsonb, $3::jsonb, $4::timestamptz, $5::text[], $6::text[], $7::bigint[], $8::bigint[])
-       as status`,
+    `select erp.record_posting($1::text, $2::jsonb, $3::jsonb, $4::timestamptz, $5::text[], $6::text[], $7::bigint[], $8::bigint[],
+       $9::boolean[]) as status`,
     [
       posting.postingId,
       JSON.stringify(posting.lines),
@@ -324,14 +337,15 @@ export async function recordPosting(pool: Pool, posting: PostingRecord): Promise
       posting.createdAt,
       posting.lines.map((line) => line.sku),
       posting.lines.map((line) => line.warehouse),
-      posting.lines.map((line) => line.deltaOnHand),
-      posting.lines.map((line) => line.deltaReserved),
+      posting.lines.map((line) => ('onHand' in line ? line.onHand : line.deltaOnHand)),
+      posting.lines.map((line) => ('onHand' in line ? line.reserved : line.deltaReserved)),
+      posting.lines.map((line) => 'onHand' in line),
     ],
   );
   return result.rows[0]!.status;
 }
 
-/** The ERP's view of stock: every booked line summed per SKU and warehouse. */
+/** The ERP's view of stock: every booked line (a balance line booked as its difference) summed per SKU and warehouse. */
 export async function readErpNetStock(pool: Pool): Promise<ErpNetStockRow[]> {
   const result = await pool.query<Record<keyof ErpNetStockRow, string>>(
     `select sku, warehouse, sum(delta_on_hand)::bigint as "deltaOnHand", sum(delta_reserved)::bigint as "deltaReserved"

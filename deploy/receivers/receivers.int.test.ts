@@ -278,4 +278,27 @@ describe('reference receivers', () => {
     await admin(erp.port, 'PUT', 'faults', { rejectSkus: ['SKU-2'] });
     expect(await post(posting('P-3', 1))).toMatchObject({ status: 400, body: { error: 'sku rejected' } });
   });
+
+  it('sets a balance line rather than adding it: a snapshot posted again (another id) books nothing more', async () => {
+    const posting = (postingId: string, lines: unknown[]): unknown => ({
+      postingId,
+      lines,
+      window: { from: '0', to: '9' },
+      createdAt: new Date().toISOString(),
+    });
+    const post = (body: unknown): Promise<Reply> => send(erp.port, '/v1/postings', { body });
+    const opening = [
+      { sku: 'SKU-1', warehouse: 'WH-A', onHand: 10, reserved: 2 },
+      { sku: 'SKU-2', warehouse: 'WH-A', onHand: 0, reserved: 0 },
+    ];
+    expect((await post(posting('snapshot-1', opening))).status).toBe(201);
+    expect((await post(posting('moves', [{ sku: 'SKU-1', warehouse: 'WH-A', deltaOnHand: -3, deltaReserved: 0 }]))).status).toBe(201);
+    // The snapshot re-run reads the stock as it is now (7): the ERP holds 7 already, so it books 0.
+    expect((await post(posting('snapshot-2', [{ ...opening[0], onHand: 7 }, opening[1]]))).status).toBe(201);
+    expect((await admin(erp.port, 'GET', 'stock')).body).toEqual([
+      { sku: 'SKU-1', warehouse: 'WH-A', deltaOnHand: 7, deltaReserved: 2 },
+      { sku: 'SKU-2', warehouse: 'WH-A', deltaOnHand: 0, deltaReserved: 0 },
+    ]);
+    expect((await post(posting('mixed', [{ sku: 'SKU-1', warehouse: 'WH-A', onHand: 1, reserved: 0, deltaOnHand: 1 }]))).status).toBe(400);
+  });
 });

@@ -1,7 +1,7 @@
 import { crashPoint, type DeadLetter, type Logger, type SinkMetrics } from '@inventory-cdc/shared';
 import type { DeliveryOutcome } from './posting-delivery';
 import { postingOf, type Posting } from './posting-builder';
-import type { DeltaOutcome, StockDelta } from './stock-delta';
+import type { DeltaOutcome, StockLine } from './stock-delta';
 import type { ClosedWindow, WindowAssembler } from './window-assembler';
 import { encodeMarker } from './window-marker';
 
@@ -152,9 +152,10 @@ export class PartitionWindows {
   private async flush(window: ClosedWindow<WindowEntry>): Promise<void> {
     const { range, records } = window;
     const letters: DeadLetter[] = [];
-    const changes: { delta: StockDelta; entry: WindowEntry }[] = [];
+    const changes: { line: StockLine; entry: WindowEntry }[] = [];
     for (const entry of records) {
-      if (entry.outcome.kind === 'delta') changes.push({ delta: entry.outcome.delta, entry });
+      if (entry.outcome.kind === 'delta') changes.push({ line: entry.outcome.delta, entry });
+      else if (entry.outcome.kind === 'balance') changes.push({ line: entry.outcome.balance, entry });
       else if (entry.outcome.kind === 'poison')
         letters.push({ record: entry.record, reason: entry.outcome.reason, detail: entry.outcome.detail });
     }
@@ -162,7 +163,7 @@ export class PartitionWindows {
       this.topic,
       this.partition,
       range,
-      changes.map((change) => change.delta),
+      changes.map((change) => change.line),
       new Date(this.now()),
     );
     if (posting) {
