@@ -38,6 +38,8 @@ export interface ChangeConsumerOptions {
   groupId: string;
   topics: string[];
   sink: ChangeSink;
+  /** A content check every decoded change must pass, else it is dead-lettered (see ChangeDecoder). */
+  validate?: (change: ConsumedChange) => string | undefined;
   deadLetters: DeadLetterQueue;
   metrics: SinkMetrics;
   logger: Logger;
@@ -77,7 +79,13 @@ export async function heartbeatWhile<T>(task: () => Promise<T>, heartbeat: () =>
  */
 export async function startChangeConsumer(options: ChangeConsumerOptions): Promise<Consumer> {
   const { kafka, codec, sink, metrics, logger, signal } = options;
-  const decoder = new ChangeDecoder({ codec, metrics, logger, readiness: options.readiness });
+  const decoder = new ChangeDecoder({
+    codec,
+    metrics,
+    logger,
+    readiness: options.readiness,
+    ...(options.validate ? { validate: options.validate } : {}),
+  });
   const consumer = kafka.consumer({
     groupId: options.groupId,
     readUncommitted: false,

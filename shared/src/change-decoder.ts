@@ -19,6 +19,11 @@ export interface ChangeDecoderOptions {
   metrics: SinkMetrics;
   logger: Logger;
   readiness: Readiness;
+  /**
+   * A check of a decoded change that only its content can fail (e.g. `stockKeyProblem`): a problem it names
+   * makes the record poison for this sink, dead-lettered with reason `invalid` and the problem as detail.
+   */
+  validate?: (change: ConsumedChange) => string | undefined;
   /** Backoff while the registry is unavailable: first delay and ceiling, ms. Defaults 500 and 10_000. */
   initialDelayMs?: number;
   maxDelayMs?: number;
@@ -62,10 +67,12 @@ export class ChangeDecoder {
             );
         },
       });
+      const problem = this.options.validate?.(change);
+      if (problem !== undefined) return { kind: 'poison', letter: { record, reason: 'invalid', detail: describeAt(record, problem) } };
       return { kind: 'change', change };
     } catch (error) {
       if (dispositionOf(error) !== 'poison') throw error;
-      return { kind: 'poison', letter: { record, reason: 'undecodable', detail: (error as Error).message } };
+      return { kind: 'poison', letter: { record, reason: 'undecodable', detail: describeAt(record, (error as Error).message) } };
     } finally {
       if (waited) this.stopWaiting(record);
     }
@@ -97,4 +104,8 @@ export class ChangeDecoder {
     this.options.readiness.set(registryCheck, true, 'ok');
     this.options.logger.info({ topic: record.topic, partition: record.partition }, 'schema registry answers again; resuming');
   }
+}
+
+function describeAt(record: RawRecord, problem: string): string {
+  return `${record.topic}:${record.partition}@${record.offset}: ${problem}`;
 }

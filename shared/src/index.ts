@@ -23,5 +23,6 @@ export * from './redis-client';
 export * from './sink-config';
 export * from './sharding';
 export * from './stock-cache-keys';
+export * from './stock-row';
 export * from './circuit-breaker';
 export * from './http-origin';

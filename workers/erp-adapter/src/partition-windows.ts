@@ -2,7 +2,7 @@ import { crashPoint, type DeadLetter, type Logger, type SinkMetrics } from '@inv
 import type { DeliveryOutcome } from './posting-delivery';
 import { postingOf, type Posting } from './posting-builder';
 import type { DeltaOutcome, StockLine } from './stock-delta';
-import type { ClosedWindow, WindowAssembler } from './window-assembler';
+import type { ClosedWindow, WindowAssembler, WindowRange } from './window-assembler';
 import { encodeMarker } from './window-marker';
 
 /** One consumed record as a window holds it: the raw bytes (for dead letters) and what it means for the ERP. */
@@ -38,6 +38,8 @@ export interface PartitionContext {
   logger: Logger;
   /** Aborted when this assignment ends (rebalance, shutdown): stops deliveries and forbids commits. */
   signal: AbortSignal;
+  /** The replayed window (the committed marker's) was being sent one line per posting: send it so again. */
+  splitWindow?: WindowRange;
   /** Called when a time-cut flush fails outside any caller's await. */
   onFailure: (error: unknown) => void;
   now?: () => number;
@@ -167,15 +169,37 @@ export class PartitionWindows {
       new Date(this.now()),
     );
     if (posting) {
-      await this.ports.commit(range.from, encodeMarker(range), this.signal);
+      const replayedSplit = this.context.splitWindow;
+      let split = replayedSplit !== undefined && replayedSplit.from === range.from && replayedSplit.to === range.to;
+      await this.ports.commit(range.from, encodeMarker(range, split), this.signal);
       crashPoint(erpCrashPoints.afterMarker);
-      const outcome = await this.ports.deliver(posting, this.signal);
-      this.account(posting, outcome, changes, letters);
+      if (!split) {
+        const outcome = await this.ports.deliver(posting, this.signal);
+        // One refused line must not cost the window's other lines: send them one by one instead.
+        split = outcome.kind === 'rejected' && posting.lines.length > 1;
+        if (split) {
+          this.logger.warn(
+            { postingId: posting.postingId, detail: outcome.kind === 'rejected' ? outcome.detail : '' },
+            'posting refused; sending its lines one by one',
+          );
+          await this.ports.commit(range.from, encodeMarker(range, true), this.signal);
+        } else this.account(posting, outcome, changes, letters);
+      }
+      if (split) await this.deliverLines(posting, changes, letters);
       crashPoint(erpCrashPoints.afterPosting);
     }
     await this.ports.deadLetter(letters);
     await this.ports.commit(range.to + 1n, null, this.signal);
     this.reportLag(range.to + 1n, records);
+  }
+
+  /** Sends each line of a refused posting as a posting of its own; only refused lines' records become dead letters. */
+  private async deliverLines(posting: Posting, changes: { line: StockLine; entry: WindowEntry }[], letters: DeadLetter[]): Promise<void> {
+    for (const [index, line] of posting.lines.entries()) {
+      const single: Posting = { ...posting, postingId: `${posting.postingId}/line/${index}`, lines: [line] };
+      const contributing = changes.filter((change) => change.line.sku === line.sku && change.line.warehouse === line.warehouse);
+      this.account(single, await this.ports.deliver(single, this.signal), contributing, letters);
+    }
   }
 
   private account(posting: Posting, outcome: DeliveryOutcome, changes: { entry: WindowEntry }[], letters: DeadLetter[]): void {

@@ -28,7 +28,7 @@ export function isBalance(line: StockLine): line is StockBalance {
 }
 
 /** Bounded reasons (dead-letter `reason` label values) for a stock event the ERP can never be told about. */
-export type PoisonReason = 'no-before-image' | 'malformed' | 'truncate' | 'undecodable';
+export type PoisonReason = 'no-before-image' | 'malformed' | 'truncate' | 'undecodable' | 'invalid';
 
 /** What one consumed record means for the ERP. */
 export type DeltaOutcome =

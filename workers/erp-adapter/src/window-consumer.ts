@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import {
   ChangeDecoder,
   HaltError,
+  stockKeyProblem,
   watchConsumer,
   type AvroCodec,
   type DeadLetterQueue,
@@ -236,6 +237,7 @@ export class WindowConsumer {
         metrics: this.options.metrics,
         logger: this.options.logger.child({ partition: key }),
         signal,
+        ...(reading.kind === 'pending' && reading.split ? { splitWindow: reading.range } : {}),
         onFailure: (error) => this.onPartitionFailure(state, error),
       },
       new WindowAssembler<WindowEntry>(this.options.limits, reading.kind === 'pending' ? reading.range : undefined),
@@ -278,7 +280,7 @@ export class WindowConsumer {
     if (decoded.kind === 'poison')
       return {
         record: withKey,
-        outcome: { kind: 'poison', reason: 'undecodable', detail: `${where}: ${decoded.letter.detail}` },
+        outcome: { kind: 'poison', reason: decoded.letter.reason === 'invalid' ? 'invalid' : 'undecodable', detail: decoded.letter.detail },
         commitTsMicros: null,
       };
     const envelope = decoded.change.envelope!;
