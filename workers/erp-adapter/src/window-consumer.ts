@@ -68,6 +68,8 @@ export class WindowConsumer {
       metrics: options.metrics,
       logger: options.logger,
       readiness: options.readiness,
+      // The same key rule as every sink: a row no sink can key on is dead-lettered, never posted.
+      validate: (change) => stockKeyProblem(change.envelope),
     });
   }
 
