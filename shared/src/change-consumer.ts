@@ -27,7 +27,11 @@ export interface TopicPartitionOffset {
  * and the dead letters are done, so a committed offset never runs ahead of the effect.
  */
 export interface ChangeSink {
-  apply(changes: ConsumedChange[], signal: AbortSignal): Promise<DeadLetter[]>;
+  /**
+   * `deadLetter` sends dead letters at once: a sink that stores its progress with its effect must send the
+   * batch's dead letters through it before it stores progress past them (what it returns is sent after).
+   */
+  apply(changes: ConsumedChange[], signal: AbortSignal, deadLetter: (letters: DeadLetter[]) => Promise<void>): Promise<DeadLetter[]>;
   /** Where to resume newly assigned partitions when the sink keeps its own progress (seeks past Kafka's). */
   resumePositions?(assigned: { topic: string; partition: number }[]): Promise<TopicPartitionOffset[]>;
 }
@@ -133,7 +137,16 @@ export async function startChangeConsumer(options: ChangeConsumerOptions): Promi
           else undecodable.push(outcome.letter);
         }
         metrics.consumed.inc({ sink: metrics.sink }, batch.messages.length);
-        const undeliverable = await retry(() => sink.apply(changes, signal), {
+        // Before the sink may store its progress past them (it may keep its own, see resumePositions).
+        await options.deadLetters.send(undecodable);
+        // Once per record, however often a failing batch is retried.
+        const sent = new Set<string>();
+        const deadLetter = async (letters: DeadLetter[]): Promise<void> => {
+          const fresh = letters.filter((letter) => !sent.has(letter.record.offset));
+          await options.deadLetters.send(fresh);
+          fresh.forEach((letter) => sent.add(letter.record.offset));
+        };
+        const undeliverable = await retry(() => sink.apply(changes, signal, deadLetter), {
           initialDelayMs: 200,
           maxDelayMs: 10_000,
           maxElapsedMs: Infinity,
@@ -144,7 +157,7 @@ export async function startChangeConsumer(options: ChangeConsumerOptions): Promi
             logger.warn({ err: error, attempt, topic: batch.topic, partition: batch.partition }, 'sink batch failed; retrying');
           },
         });
-        await options.deadLetters.send([...undecodable, ...undeliverable]);
+        await options.deadLetters.send(undeliverable);
       };
       await heartbeatWhile(deliver, heartbeat, options.heartbeatIntervalMs ?? 3_000);
       resolveOffset(batch.lastOffset());

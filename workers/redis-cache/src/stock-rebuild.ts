@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { Client } from 'pg';
 import { stockScript } from './redis-stock-sink';
+import { sweepShard } from './stock-sweep';
 
 export interface RebuildShard {
   id: number;
@@ -18,7 +19,9 @@ const rowsPerChunk = 2_000;
  * position: it holds every transaction committed before the slot's consistent point C, and every later
  * one reaches the cache through Kafka with a commit LSN ≥ C. The rows are written at position (C − 1, max
  * seq) through the same newer-wins script as the stream, so a rebuild never overwrites a newer value and
- * a later change is never lost. The sentinel is set only when every shard is done.
+ * a later change is never lost. Then every warehouse of the shard still holding a value from before that
+ * position is one Postgres no longer has (deleted while Redis did not hear of it) and is removed. The
+ * sentinel is set only when every shard is done.
  */
 export async function rebuildStock(redis: Redis, shards: RebuildShard[], stockTable: string, logger: Logger): Promise<number> {
   const applyStock = stockScript(redis);
@@ -34,6 +37,7 @@ export async function rebuildStock(redis: Redis, shards: RebuildShard[], stockTa
         `CREATE_REPLICATION_SLOT ${slot} TEMPORARY LOGICAL pgoutput EXPORT_SNAPSHOT`,
       );
       const row = created.rows[0]!;
+      let shardRows = 0;
       const position = encodePosition({ shard: shard.id, commitLsn: parseLsn(row.consistent_point) - 1n, seq: 0xffffffff });
       await reader.query('begin isolation level repeatable read read only');
       await reader.query(`set transaction snapshot '${row.snapshot_name}'`);
@@ -47,10 +51,12 @@ export async function rebuildStock(redis: Redis, shards: RebuildShard[], stockTa
         const args: (string | number)[] = ['0', 0];
         for (const stock of chunk.rows) args.push(stock.warehouse, 'r', stock.on_hand, stock.reserved, position, stock.sku);
         await applyStock(keys.length, ...keys, ...args);
-        rows += chunk.rows.length;
+        shardRows += chunk.rows.length;
       }
       await reader.query('commit');
-      logger.info({ shard: shard.id, position, rows }, 'shard re-seeded');
+      rows += shardRows;
+      const removed = await sweepShard(redis, position, false);
+      logger.info({ shard: shard.id, position, rows: shardRows, removed }, 'shard re-seeded');
     } finally {
       await reader.end().catch(() => undefined);
       await replication.end().catch(() => undefined);
