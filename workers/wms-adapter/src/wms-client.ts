@@ -1,6 +1,6 @@
 import { HttpCallError, HttpOrigin, type HttpAnswer } from '@inventory-cdc/shared';
 import { wmsRequestOf, wmsStockChangesPath, type WmsCall, type WmsEndpoint } from './wms-call';
-import { classifyResponse, WmsRejectedError, WmsUnavailableError } from './wms-response';
+import { classifyResponse, WmsRejectedError, WmsUnauthorizedError, WmsUnavailableError } from './wms-response';
 
 /**
  * Sends one call to the WMS, once (no retries here). Resolves with `applied` or `duplicate`; throws
@@ -40,6 +40,8 @@ export class HttpWmsTransport implements WmsTransport {
         return verdict.kind;
       case 'unavailable':
         throw new WmsUnavailableError(verdict.detail, verdict.retryAfterMs);
+      case 'unauthorized':
+        throw new WmsUnauthorizedError(verdict.detail, undefined);
       case 'rejected':
         throw new WmsRejectedError(verdict.detail);
     }

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { retry, RetryExhaustedError, type CallOutcome, type CircuitBreaker } from '@inventory-cdc/shared';
 import type { WmsCall } from './wms-call';
 import type { WmsTransport } from './wms-client';
-import { CircuitOpenError, WmsRejectedError, WmsUnavailableError } from './wms-response';
+import { CircuitOpenError, WmsRejectedError, WmsUnauthorizedError, WmsUnavailableError } from './wms-response';
 
 export interface DeliveryRetryOptions {
   /** First backoff delay in ms. */
@@ -68,6 +68,11 @@ export class WmsDelivery {
         if (signal.aborted) throw signal.reason ?? error;
         if (error instanceof CircuitOpenError) continue;
         if (error instanceof WmsRejectedError) return { kind: 'dead-letter', reason: 'rejected', detail: error.detail };
+        // Refused credentials are the WMS's outage, not this event's: keep waiting on the circuit, budget afresh.
+        if (error instanceof RetryExhaustedError && error.cause instanceof WmsUnauthorizedError) {
+          spentMs = 0;
+          continue;
+        }
         if (error instanceof RetryExhaustedError) {
           const last = error.cause instanceof WmsUnavailableError ? error.cause.detail : String(error.cause);
           return {
