@@ -79,6 +79,35 @@ describe('PartitionWindows', () => {
     expect(ports.calls).toEqual([`commit 0 marked`, `post ${topic}:0:0-2`, 'commit 3']);
   });
 
+  it('commits past a transaction’s commit marker once idle, so the committed offset reaches the log end', async () => {
+    const ports = new RecordingPorts();
+    const subject = windows(ports);
+    // The fetch ended on the commit marker at offset 3.
+    await subject.offer([change(0), change(1), change(2)], 4n, 4n);
+    // A later fetch held only the next transaction's marker (kafkajs gives it to no one), then a stale one.
+    await subject.offer([change(4), change(5), change(6)], 7n, 8n);
+    await subject.passFiltered(7n, 8n);
+    await subject.passFiltered(5n, 8n);
+    expect(ports.calls).toEqual([
+      'commit 0 marked',
+      `post ${topic}:0:0-2`,
+      'commit 3',
+      'commit 4',
+      'commit 4 marked',
+      `post ${topic}:0:4-6`,
+      'commit 7',
+      'commit 8',
+    ]);
+  });
+
+  it('never commits past records of a window still open', async () => {
+    const ports = new RecordingPorts();
+    const subject = windows(ports);
+    await subject.offer([change(0)], 2n, 2n);
+    await subject.passFiltered(2n, 3n);
+    expect(ports.calls).toEqual([]);
+  });
+
   it('after a crash between marker and acknowledgement, the replay posts the same window id', async () => {
     let clock = 0;
     const crashing = new RecordingPorts(async () => {

@@ -67,6 +67,9 @@ export class PartitionWindows {
   private failure: unknown;
   private highWatermark = 0n;
   private firstOffered: bigint | undefined;
+  /** The fetch position after everything offered so far, and the offset this assignment last committed. */
+  private fetchPosition: bigint;
+  private committed: bigint;
 
   constructor(
     private readonly context: PartitionContext,
@@ -79,6 +82,8 @@ export class PartitionWindows {
     this.metrics = context.metrics;
     this.logger = context.logger;
     this.now = context.now ?? Date.now;
+    this.fetchPosition = context.startOffset;
+    this.committed = context.startOffset;
   }
 
   get startOffset(): bigint {
@@ -100,8 +105,22 @@ export class PartitionWindows {
     this.firstOffered ??= entries[0]?.offset;
     return this.serial(async () => {
       for (const { offset, entry } of entries) await this.flushAll(this.assembler.add(offset, entry, this.now()));
+      if (nextOffset > this.fetchPosition) this.fetchPosition = nextOffset;
       await this.flushAll(this.assembler.passPosition(nextOffset));
       await this.flushAll(this.assembler.tick(this.now()));
+    });
+  }
+
+  /**
+   * The fetch moved to `nextOffset` over records no consumer is given (a transaction's commit marker,
+   * aborted records): kafkajs resolves such a fetch itself. Counted only when it continues from where this
+   * assignment's fetch stands (`firstOffset`), so a stale fetch from before a seek is ignored.
+   */
+  passFiltered(firstOffset: bigint, nextOffset: bigint): Promise<void> {
+    return this.serial(async () => {
+      if (firstOffset < this.fetchPosition || nextOffset <= this.fetchPosition) return;
+      this.fetchPosition = nextOffset;
+      await this.flushAll(this.assembler.passPosition(nextOffset));
     });
   }
 
@@ -122,6 +141,7 @@ export class PartitionWindows {
       this.signal.throwIfAborted();
       try {
         await work();
+        await this.commitIdle();
       } catch (error) {
         this.failure = error;
         this.close();
@@ -190,6 +210,7 @@ export class PartitionWindows {
     }
     await this.ports.deadLetter(letters);
     await this.ports.commit(range.to + 1n, null, this.signal);
+    this.committed = range.to + 1n;
     this.reportLag(range.to + 1n, records);
   }
 
@@ -223,6 +244,19 @@ export class PartitionWindows {
         return;
       }
     }
+  }
+
+  /**
+   * With no window open, commits the fetch position when it is past the committed offset. A reader's
+   * transaction ends in a commit marker after its last record, which no consumer is given: without this,
+   * an idle partition's committed offset would stay one (or more) below the log end, its lag never 0.
+   * Nothing is skipped: every record below the fetch position is in a window that was flushed.
+   */
+  private async commitIdle(): Promise<void> {
+    if (this.assembler.buffered > 0 || this.assembler.replaying || this.fetchPosition <= this.committed) return;
+    await this.ports.commit(this.fetchPosition, null, this.signal);
+    this.committed = this.fetchPosition;
+    this.reportLag(this.fetchPosition, []);
   }
 
   private reportLag(committed: bigint, records: WindowEntry[]): void {

@@ -90,6 +90,7 @@ export class WindowConsumer {
     });
     consumer.on(consumer.events.GROUP_JOIN, () => self.newEpoch());
     consumer.on(consumer.events.COMMIT_OFFSETS, (event) => self.commitWatchers.forEach((watch) => watch(event)));
+    consumer.on(consumer.events.END_BATCH_PROCESS, (event) => self.onFilteredBatch(event.payload));
     await admin.connect();
     await consumer.connect();
     await consumer.subscribe({ topics: [options.topic], fromBeginning: true });
@@ -156,6 +157,27 @@ export class WindowConsumer {
       resolveOffset(last);
       await heartbeat();
     }
+  }
+
+  /**
+   * A fetch that held only records no consumer is given (a commit marker, aborted records) never reaches
+   * `eachBatch`: kafkajs moves past it itself. The partition's windows learn of it here, so an idle
+   * partition's committed offset can reach the log end.
+   */
+  private onFilteredBatch(batch: {
+    topic: string;
+    partition: number;
+    batchSize: number;
+    firstOffset: string | null;
+    lastOffset: string;
+  }): void {
+    if (batch.batchSize !== 0 || batch.firstOffset === null || this.closing) return;
+    const key = `${batch.topic}:${batch.partition}`;
+    const state = this.partitions.get(key);
+    if (!state || state.failed || state.signal !== this.epoch.signal || this.reseeking.has(key)) return;
+    state
+      .passFiltered(BigInt(batch.firstOffset), BigInt(batch.lastOffset) + 1n)
+      .catch((error: unknown) => this.onPartitionFailure(state, error));
   }
 
   private async startPartition(batch: Batch, heartbeat: () => Promise<void>): Promise<PartitionWindows | undefined> {
