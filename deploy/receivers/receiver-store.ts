@@ -26,6 +26,15 @@ export interface StockChangeRecord {
   commitTs: string;
 }
 
+/** A WMS truncation as stored: every row of the position's shard older than it is removed. */
+export interface StockTruncationRecord {
+  idempotencyKey: string;
+  op: 't';
+  shard: number;
+  position: string;
+  commitTs: string;
+}
+
 /** An ERP posting as stored; the receiver has validated it. */
 export interface PostingRecord {
   postingId: string;
@@ -132,6 +141,28 @@ const ddl: Record<ReceiverName, string[]> = {
       return 'applied';
     end
     $function$`,
+    `create table if not exists wms.wms_truncations (
+      idempotency_key text primary key, shard int not null, position text collate "C" not null,
+      commit_ts timestamptz not null, received_at timestamptz not null default now())`,
+    // Stores the truncation once per idempotency key and removes every row of its shard (the position's
+    // first field) older than it; rows written after the truncate stay. Answers 'applied' or 'duplicate'.
+    `create or replace function wms.record_stock_truncation(
+      p_idempotency_key text, p_shard int, p_position text, p_commit_ts timestamptz) returns text
+    language plpgsql as $function$
+    begin
+      insert into wms.wms_truncations (idempotency_key, shard, position, commit_ts)
+      values (p_idempotency_key, p_shard, p_position, p_commit_ts)
+      on conflict (idempotency_key) do nothing;
+      if not found then
+        perform wms.increment_counters(array['received', 'duplicates']);
+        return 'duplicate';
+      end if;
+      delete from wms.wms_stock s
+      where s.position < p_position collate "C" and split_part(s.position, ':', 1) = split_part(p_position, ':', 1);
+      perform wms.increment_counters(array['received']);
+      return 'applied';
+    end
+    $function$`,
   ],
   erp: [
     `create table if not exists erp.erp_postings (
@@ -210,7 +241,7 @@ const appliedTable: Record<ReceiverName, string> = { wms: 'wms.wms_changes', erp
 
 /** Listed in the order a store function locks them, so a reset during requests cannot deadlock with one. */
 const allTables: Record<ReceiverName, string> = {
-  wms: 'wms.wms_changes, wms.wms_stock, wms.receiver_counter_cells',
+  wms: 'wms.wms_changes, wms.wms_truncations, wms.wms_stock, wms.receiver_counter_cells',
   erp: 'erp.erp_postings, erp.erp_lines, erp.receiver_counter_cells',
 };
 
@@ -306,6 +337,15 @@ export async function recordStockChange(pool: Pool, change: StockChangeRecord): 
       change.op,
       change.commitTs,
     ],
+  );
+  return result.rows[0]!.status;
+}
+
+/** Stores a truncation once per idempotency key and applies it: one round trip, see `wms.record_stock_truncation`. */
+export async function recordStockTruncation(pool: Pool, truncation: StockTruncationRecord): Promise<'applied' | 'duplicate'> {
+  const result = await pool.query<{ status: 'applied' | 'duplicate' }>(
+    `select wms.record_stock_truncation($1::text, $2::int, $3::text, $4::timestamptz) as status`,
+    [truncation.idempotencyKey, truncation.shard, truncation.position, truncation.commitTs],
   );
   return result.rows[0]!.status;
 }

@@ -137,6 +137,21 @@ describe('reference receivers', () => {
     expect(await postChange(c, { headers: {} })).toMatchObject({ status: 400, body: { error: /Idempotency-Key/ } });
   });
 
+  it('a truncation removes the shard’s rows older than it, keeps newer rows and other shards’, once per key', async () => {
+    const other = (seq: number): string => `0001:0000000000abc000:${seq.toString(16).padStart(8, '0')}`;
+    for (const [sku, where] of [
+      ['SKU-1', at(1)],
+      ['SKU-2', at(5)],
+      ['SKU-3', other(1)],
+    ] as const)
+      expect((await postChange(stockChange(sku, where, 4))).status).toBe(201);
+    const truncation = { key: 'truncate-1', body: { op: 't', shard: 0, position: at(3), commitTs: new Date().toISOString() } };
+    expect(await postChange(truncation)).toMatchObject({ status: 201, body: { status: 'applied' } });
+    expect(await postChange(truncation)).toMatchObject({ status: 200, body: { status: 'duplicate' } });
+    const stock = (await admin(wms.port, 'GET', 'stock')).body as { sku: string }[];
+    expect(stock.map((row) => row.sku)).toEqual(['SKU-2', 'SKU-3']);
+  });
+
   it('keeps newer stock when an older position arrives later, and counts it out of order', async () => {
     expect((await postChange(stockChange('SKU-2', at(0x20), 5))).status).toBe(201);
     expect((await postChange(stockChange('SKU-2', at(0x1f), 99))).status).toBe(201);

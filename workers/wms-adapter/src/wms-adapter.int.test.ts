@@ -371,4 +371,26 @@ describe('wms-adapter (real wal-readers upstream, 2 shards, the reference WMS)',
     expect(await scrapeMetric(adapter.port, 'cdc_sink_dead_lettered_total', { sink: 'wms-adapter', reason: 'undecodable' })).toBe(1);
     expect(await adapter.stop()).toBe(0);
   }, 120_000);
+
+  it('a TRUNCATE of the stock table empties the shard’s rows in the WMS; rows written after it stay', async () => {
+    const adapter = await startAdapter();
+    expect(await settledDifferences()).toEqual([]);
+    const [first] = fleet.clients;
+    await first!.query(`truncate ${fleet.schema}.stock`);
+    await first!.query(`insert into ${fleet.schema}.stock (sku, warehouse, on_hand) values ('SKU-TRUNCATE', 'WH-A', 3)`);
+
+    const truth = await stockTruth(fleet.clients, fleet.schema);
+    const extra = async (): Promise<string[]> =>
+      (await wmsAdmin<WmsStockRow[]>('GET', 'stock')).map((row) => `${row.sku}|${row.warehouse}`).filter((key) => !truth.has(key));
+    const leftOver = await waitFor(
+      'the truncated rows gone from the WMS',
+      async () => ((await extra()).length === 0 ? [] : undefined),
+      60_000,
+      250,
+    ).catch(extra);
+    expect(leftOver).toEqual([]);
+    expect(await settledDifferences()).toEqual([]);
+    expect(await scrapeMetric(adapter.port, 'cdc_sink_dead_lettered_total', { sink: 'wms-adapter' })).toBeUndefined();
+    expect(await adapter.stop()).toBe(0);
+  }, 120_000);
 });

@@ -1,5 +1,5 @@
 import { HttpCallError, HttpOrigin, type HttpAnswer } from '@inventory-cdc/shared';
-import { wmsRequestOf, wmsStockChangesPath, type WmsCall, type WmsEndpoint } from './wms-call';
+import { wmsRequestOf, wmsStockChangesPath, type WmsAnyCall, type WmsEndpoint } from './wms-call';
 import { classifyResponse, WmsRejectedError, WmsUnauthorizedError, WmsUnavailableError } from './wms-response';
 
 /**
@@ -8,7 +8,7 @@ import { classifyResponse, WmsRejectedError, WmsUnauthorizedError, WmsUnavailabl
  * `WmsRejectedError` for a permanent refusal. Aborting `signal` aborts the call with the signal's reason.
  */
 export interface WmsTransport {
-  send(call: WmsCall, signal: AbortSignal): Promise<'applied' | 'duplicate'>;
+  send(call: WmsAnyCall, signal: AbortSignal): Promise<'applied' | 'duplicate'>;
 }
 
 /** The WMS over HTTP: keep-alive connections pooled for its origin; every call has its own deadline. */
@@ -23,7 +23,7 @@ export class HttpWmsTransport implements WmsTransport {
     this.origin = new HttpOrigin(endpoint.baseUrl);
   }
 
-  async send(call: WmsCall, signal: AbortSignal): Promise<'applied' | 'duplicate'> {
+  async send(call: WmsAnyCall, signal: AbortSignal): Promise<'applied' | 'duplicate'> {
     const request = wmsRequestOf(call, this.endpoint);
     let answer: HttpAnswer;
     try {

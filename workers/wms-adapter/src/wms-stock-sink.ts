@@ -1,6 +1,6 @@
 import { dispositionOf, type ChangeSink, type ConsumedChange, type DeadLetter, type Logger, type SinkMetrics } from '@inventory-cdc/shared';
 import { forEachBounded, lanesBySku } from './sku-lanes';
-import { wmsCallOf, type WmsCall } from './wms-call';
+import { wmsCallOf, wmsTruncateCallOf, type WmsCall } from './wms-call';
 import type { WmsDelivery } from './wms-delivery';
 
 interface PendingCall {
@@ -30,8 +30,17 @@ export class WmsStockSink implements ChangeSink {
 
   async apply(changes: ConsumedChange[], signal: AbortSignal): Promise<DeadLetter[]> {
     const letters: DeadLetter[] = [];
-    const pending: PendingCall[] = [];
+    let pending: PendingCall[] = [];
     for (const change of changes) {
+      // A truncate waits for every change before it, and every change after it waits for the truncate.
+      const truncate = wmsTruncateCallOf(change);
+      if (truncate) {
+        await this.deliverLanes(pending, signal, letters);
+        pending = [];
+        const outcome = await this.delivery.deliver(truncate, signal);
+        if (outcome.kind === 'dead-letter') letters.push({ record: change, reason: outcome.reason, detail: outcome.detail });
+        continue;
+      }
       try {
         const call = wmsCallOf(change);
         if (call) pending.push({ change, call });
@@ -40,6 +49,11 @@ export class WmsStockSink implements ChangeSink {
         letters.push({ record: change, reason: 'malformed', detail: (error as Error).message });
       }
     }
+    await this.deliverLanes(pending, signal, letters);
+    return letters;
+  }
+
+  private async deliverLanes(pending: PendingCall[], signal: AbortSignal, letters: DeadLetter[]): Promise<void> {
     const lanes = lanesBySku(pending, (entry) => entry.call.change.sku);
     await forEachBounded(lanes, this.maxConcurrentSkus, async (lane) => {
       for (const entry of lane) {
@@ -47,7 +61,6 @@ export class WmsStockSink implements ChangeSink {
         if (letter) letters.push(letter);
       }
     });
-    return letters;
   }
 
   private async deliver({ change, call }: PendingCall, signal: AbortSignal): Promise<DeadLetter | undefined> {
