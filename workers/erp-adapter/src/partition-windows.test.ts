@@ -44,7 +44,7 @@ afterEach(() => created.splice(0).forEach((subject) => subject.close()));
 
 function windows(
   ports: WindowPorts,
-  options: { pending?: WindowRange; now?: () => number; maxAgeMs?: number; signal?: AbortSignal } = {},
+  options: { pending?: WindowRange; splitWindow?: WindowRange; now?: () => number; maxAgeMs?: number; signal?: AbortSignal } = {},
 ): PartitionWindows {
   const subject = new PartitionWindows(
     {
@@ -57,6 +57,7 @@ function windows(
       signal: options.signal ?? new AbortController().signal,
       onFailure: () => undefined,
       now: options.now,
+      ...(options.splitWindow ? { splitWindow: options.splitWindow } : {}),
     },
     new WindowAssembler<WindowEntry>({ maxEvents: 3, maxAgeMs: options.maxAgeMs ?? 60_000 }, options.pending),
   );
@@ -162,21 +163,7 @@ describe('PartitionWindows', () => {
 
   it('replays a split window line by line, never as the whole posting the ERP refused', async () => {
     const ports = new RecordingPorts(async () => ({ kind: 'duplicate' }));
-    const subject = new PartitionWindows(
-      {
-        topic,
-        partition: 0,
-        startOffset: 0n,
-        ports,
-        metrics,
-        logger,
-        signal: new AbortController().signal,
-        splitWindow: { from: 0n, to: 1n },
-        onFailure: () => undefined,
-      },
-      new WindowAssembler<WindowEntry>({ maxEvents: 3, maxAgeMs: 60_000 }, { from: 0n, to: 1n }),
-    );
-    created.push(subject);
+    const subject = windows(ports, { pending: { from: 0n, to: 1n }, splitWindow: { from: 0n, to: 1n } });
     await subject.offer([change(0, 'A'), change(1, 'B')], 2n, 2n);
     expect(ports.calls).toEqual(['commit 0 marked', `post ${topic}:0:0-1/line/0`, `post ${topic}:0:0-1/line/1`, 'commit 2']);
   });

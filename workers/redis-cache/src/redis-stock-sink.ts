@@ -1,5 +1,3 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import {
   cacheKeys,
   dispositionOf,
@@ -12,20 +10,11 @@ import {
 } from '@inventory-cdc/shared';
 import type { Redis } from 'ioredis';
 import { stockChangeOf, type StockChange } from './stock-change';
+import { stockScript, type ApplyStock } from './stock-script';
 import { sweepShard } from './stock-sweep';
 
 /** Changes per script call: bounds the time Redis spends in one atomic script. */
 const changesPerCall = 500;
-
-const applyStockLua = readFileSync(join(__dirname, '..', 'lua', 'apply-stock.lua'), 'utf8');
-
-type ApplyStock = (numberOfKeys: number, ...keysAndArgs: (string | number)[]) => Promise<number | [number, number]>;
-
-/** Registers the script on a client (EVALSHA with a fallback to EVAL, as ioredis does for defined commands). */
-export function stockScript(redis: Redis): ApplyStock {
-  if (!('applyStock' in redis)) redis.defineCommand('applyStock', { lua: applyStockLua });
-  return (redis as unknown as { applyStock: ApplyStock }).applyStock.bind(redis);
-}
 
 /**
  * Applies stock changes to the storefront's read model. Idempotent twice over: each change is applied only

@@ -2,7 +2,7 @@ import { cacheKeys, encodePosition, parseLsn, pgClientConfig, type Logger, type 
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { Client } from 'pg';
-import { stockScript } from './redis-stock-sink';
+import { stockScript } from './stock-script';
 import { sweepShard } from './stock-sweep';
 
 export interface RebuildShard {
