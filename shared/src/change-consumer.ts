@@ -1,5 +1,6 @@
 import type { Consumer, Kafka } from 'kafkajs';
 import { ChangeDecoder } from './change-decoder';
+import { crashPoint } from './crash-points';
 import type { ConsumedChange } from './change-event';
 import type { DeadLetter, DeadLetterQueue } from './dead-letter';
 import { dispositionOf } from './errors';
@@ -9,6 +10,9 @@ import type { Readiness } from './readiness';
 import { retry } from './retry';
 import type { AvroCodec } from './schema-registry';
 import type { SinkMetrics } from './sink-metrics';
+
+/** Crash points (see crash-points.ts) of the shared consumer. */
+export const sinkCrashPoints = { afterApply: 'sink-after-apply' } as const;
 
 export interface TopicPartitionOffset {
   topic: string;
@@ -157,6 +161,8 @@ export async function startChangeConsumer(options: ChangeConsumerOptions): Promi
             logger.warn({ err: error, attempt, topic: batch.topic, partition: batch.partition }, 'sink batch failed; retrying');
           },
         });
+        // A crash here must lose no dead letter: the sink may already have stored its progress past them.
+        crashPoint(sinkCrashPoints.afterApply);
         await options.deadLetters.send(undeliverable);
       };
       await heartbeatWhile(deliver, heartbeat, options.heartbeatIntervalMs ?? 3_000);

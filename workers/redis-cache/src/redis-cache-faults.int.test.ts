@@ -13,6 +13,15 @@ describe('redis-cache under bad rows, TRUNCATE and a stale Redis', () => {
   let kafka: Kafka;
   let codec: AvroCodec;
   let cache: { process: WorkerProcess; port: number };
+  let cacheEnv: Record<string, string>;
+
+  /** The dead letters so far; asks again while the broker's metadata does not know the new topic yet. */
+  const deadLetters = async (): Promise<number> => {
+    const read = await waitFor('the dead-letter topic', async () => ({
+      records: await readTopics(kafka, codec, [`${fleet.prefix}.dlq.redis-cache`], () => false, 3_000),
+    }));
+    return read.records.length;
+  };
 
   /** Every SKU whose Redis warehouses or totals differ from Postgres. */
   async function differences(): Promise<string[]> {
@@ -21,8 +30,13 @@ describe('redis-cache under bad rows, TRUNCATE and a stale Redis', () => {
     for (const sku of new Set(truth.map((row) => row.sku))) {
       const parsed = parseStockHash(await redis.hgetall(cacheKeys.stock(sku)));
       const rows = truth.filter((row) => row.sku === sku);
-      const expected = Object.fromEntries(rows.map((row) => [row.warehouse, `${row.onHand}/${row.reserved}`]));
-      const got = Object.fromEntries(Object.entries(parsed.warehouses).map(([warehouse, w]) => [warehouse, `${w.onHand}/${w.reserved}`]));
+      // Sorted: Postgres returns an updated row in another order.
+      const expected = Object.fromEntries(rows.map((row) => [row.warehouse, `${row.onHand}/${row.reserved}`]).sort());
+      const got = Object.fromEntries(
+        Object.entries(parsed.warehouses)
+          .map(([warehouse, w]) => [warehouse, `${w.onHand}/${w.reserved}`])
+          .sort(),
+      );
       const expectedTotal = rows.reduce((sum, row) => sum + row.onHand, 0);
       if (JSON.stringify(got) !== JSON.stringify(expected) || parsed.total.onHand !== expectedTotal)
         problems.push(`${sku}: redis ${JSON.stringify(got)} total ${parsed.total.onHand}, postgres ${JSON.stringify(expected)}`);
@@ -45,7 +59,7 @@ describe('redis-cache under bad rows, TRUNCATE and a stale Redis', () => {
       createLogger({ service: 'cache-faults-test', level: 'silent' }),
     );
     codec = new AvroCodec(createRegistryClient({ url: fleet.stack.registryUrl, compatibility: 'BACKWARD' }));
-    cache = fleet.worker('redis-cache', {
+    cacheEnv = {
       CDC__REDIS__URL: `${fleet.stack.redisUrl}/${1 + ((process.pid + 7) % 15)}`,
       CDC__TOPICS__PREFIX: fleet.prefix,
       CDC__TOPICS__STOCK_SCHEMA: fleet.schema,
@@ -53,7 +67,8 @@ describe('redis-cache under bad rows, TRUNCATE and a stale Redis', () => {
       CDC__REBUILD__CHECK_INTERVAL_MS: '100',
       CDC__CONSUMER__SESSION_TIMEOUT_MS: '6000',
       CDC__CONSUMER__HEARTBEAT_INTERVAL_MS: '1000',
-    });
+    };
+    cache = fleet.worker('redis-cache', cacheEnv);
     cache.process.start();
     await cache.process.waitReady(cache.port);
   });
@@ -108,6 +123,31 @@ describe('redis-cache under bad rows, TRUNCATE and a stale Redis', () => {
       .map((line) => JSON.parse(line) as { rows: number; removed: number });
     const rowsInPostgres = (await stockTruth(fleet.clients, fleet.schema)).size;
     expect(reseeded).toEqual([expect.objectContaining({ rows: rowsInPostgres, removed: 1 })]);
+  });
+
+  it('sends a batch’s dead letters before its progress: a kill -9 right after the effect loses none', async () => {
+    await cache.process.terminate();
+    const crashing = fleet.worker('redis-cache', { ...cacheEnv, CDC__FAULT_INJECTION__CRASH_POINTS: '{sink-after-apply: 1}' });
+    crashing.process.start();
+    await crashing.process.waitReady(crashing.port);
+    const before = await deadLetters();
+
+    // One transaction: a poison row and a good one, so the batch's effect stores progress past the poison.
+    const [shard] = fleet.clients;
+    await shard!.query('begin');
+    await shard!.query(`insert into ${fleet.schema}.stock (sku, warehouse, on_hand) values ('SKU-000005', '', 1)`);
+    await shard!.query(`update ${fleet.schema}.stock set on_hand = on_hand + 1 where sku = 'SKU-000005' and warehouse = 'WH-A'`);
+    await shard!.query('commit');
+    await waitFor('the crash right after the effect', () => !crashing.process.isRunning(), 30_000);
+
+    cache = fleet.worker('redis-cache', cacheEnv);
+    cache.process.start();
+    await cache.process.waitReady(cache.port);
+    await shard!.query(`delete from ${fleet.schema}.stock where warehouse = ''`);
+    expect(
+      await waitFor('the poison row’s dead letter', async () => ((await deadLetters()) > before ? true : undefined), 30_000, 500),
+    ).toBe(true);
+    expect(await converged('Redis to equal Postgres after the crash')).toEqual([]);
   });
 
   it('TRUNCATE of the stock table empties the shard’s SKUs in Redis; rows inserted after it appear', async () => {
