@@ -2,8 +2,11 @@
  * Apicurio Registry 3.3.3 as the local stand-in for Confluent Schema Registry (its `ccompat/v7` API).
  *
  * The `all` tarball comes from Maven Central through `deploy/local/pom.xml` and is unpacked once into the
- * user cache (outside the repo). It runs with in-memory storage: schemas are lost on restart, which is what
- * the fleet's start-up registration expects anyway.
+ * user cache (outside the repo). It keeps its schemas across restarts, as Confluent Schema Registry does
+ * with its `_schemas` topic: the SQL storage (the app's default kind) on an H2 database in a file under the
+ * stack's data directory, instead of the default in-memory H2. A registry restarted empty would hand out
+ * ids again from 1, which writers and readers of existing records must never confuse; `stack down --wipe`
+ * still starts it afresh. The fleet must survive an empty registry all the same (see shared's ChangeDecoder).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -123,6 +126,8 @@ export function registryService(): StackService {
           `-Dquarkus.http.port=${plan.registry}`,
           `-Dquarkus.management.host=${STACK_HOST}`,
           `-Dquarkus.management.port=${plan.registryManagement}`,
+          // The file is created on first start; DB_CLOSE_ON_EXIT=FALSE leaves closing to the app's shutdown.
+          `-Dapicurio.datasource.url=jdbc:h2:file:${path.join(dir, 'data', 'registry')};DB_CLOSE_ON_EXIT=FALSE`,
           '-jar',
           'quarkus-run.jar',
         ],

@@ -132,6 +132,22 @@ export function stackDown(opts: StackDownOptions = {}): Promise<void> {
   });
 }
 
+/**
+ * Stops one server of the running stack and starts it again (e.g. the registry, to prove what survives a
+ * restart); resolves once it answers. Only a server this stack started is stopped.
+ */
+export function restartStackService(name: 'registry' | 'kafka' | 'redis', opts: { log?: LogFn } = {}): Promise<void> {
+  const log = opts.log ?? silent;
+  return withStackLock(log, async () => {
+    const store = new StateStore(readState() ?? emptyState(0));
+    const service = stackServices(0).find((candidate) => candidate.name === name)!;
+    const pid = runningPid(service, store);
+    if (pid !== undefined) await stopService(service, pid, log);
+    store.forget(service.name);
+    await ensureRunning(service, store, log);
+  });
+}
+
 /** One row per server of the last `stackUp`'s shard count: our pid if it runs, its port, whether it answers, its RSS. */
 export async function stackStatus(): Promise<ServiceStatus[]> {
   const state = readState();

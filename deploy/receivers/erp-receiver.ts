@@ -1,6 +1,6 @@
 /**
  * The reference ERP: `POST /v1/postings` books a posting (net stock deltas per SKU and warehouse over a
- * window) once per `postingId`, the posting and its lines in one transaction. Test equipment for
+ * window, or balances to set) once per `postingId`, the posting and its lines in one transaction. Test equipment for
  * `erp-adapter`: `/admin/stock` sums every booked line, so a test can compare the ERP's net view with the
  * source's.
  */
@@ -18,12 +18,13 @@ import { readErpNetStock, recordPosting, type PostingRecord } from './receiver-s
 
 const delta = z.number().int().min(Number.MIN_SAFE_INTEGER).max(Number.MAX_SAFE_INTEGER);
 
-export const postingLineSchema = z.object({
-  sku: z.string().min(1),
-  warehouse: z.string().min(1),
-  deltaOnHand: delta,
-  deltaReserved: delta,
-});
+const lineKey = { sku: z.string().min(1), warehouse: z.string().min(1) };
+
+/** A movement to add, or (a snapshot's line) the balance to set: the ERP books the difference to what it holds. */
+export const postingLineSchema = z.union([
+  z.object({ ...lineKey, deltaOnHand: delta, deltaReserved: delta }).strict(),
+  z.object({ ...lineKey, onHand: delta, reserved: delta }).strict(),
+]);
 
 /** Not strict: fields the ERP does not know are ignored. The window is opaque to the ERP, stored as sent. */
 export const postingSchema = z.object({

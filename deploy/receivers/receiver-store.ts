@@ -26,10 +26,20 @@ export interface StockChangeRecord {
   commitTs: string;
 }
 
+/** A WMS truncation as stored: every row of the position's shard older than it is removed. */
+export interface StockTruncationRecord {
+  idempotencyKey: string;
+  op: 't';
+  shard: number;
+  position: string;
+  commitTs: string;
+}
+
 /** An ERP posting as stored; the receiver has validated it. */
 export interface PostingRecord {
   postingId: string;
-  lines: { sku: string; warehouse: string; deltaOnHand: number; deltaReserved: number }[];
+  /** A movement to add, or a balance to set (a snapshot's line): booked as the difference to the ERP's sum. */
+  lines: ({ sku: string; warehouse: string } & ({ deltaOnHand: number; deltaReserved: number } | { onHand: number; reserved: number }))[];
   window: unknown;
   createdAt: string;
 }
@@ -152,6 +162,30 @@ const ddl: Record<ReceiverName, string[]> = {
       return 'applied';
     end
     $function$`,
+    `create table if not exists wms.wms_truncations (
+      idempotency_key text primary key, shard int not null, position text collate "C" not null,
+      commit_ts timestamptz not null, received_at timestamptz not null default now())`,
+    // Stores the truncation once per idempotency key and removes every row of its shard (the position's
+    // first field) older than it; rows written after the truncate stay. Answers 'applied' or 'duplicate'.
+    `drop function if exists wms.record_stock_truncation(text, int, text, timestamptz)`,
+    `create or replace function wms.record_stock_truncation(
+      p_idempotency_key text, p_shard int, p_position text, p_commit_ts timestamptz, p_nonce text, p_window_seconds int) returns text
+    language plpgsql as $function$
+    begin
+      ${replayGuard('wms')}
+      insert into wms.wms_truncations (idempotency_key, shard, position, commit_ts)
+      values (p_idempotency_key, p_shard, p_position, p_commit_ts)
+      on conflict (idempotency_key) do nothing;
+      if not found then
+        perform wms.increment_counters(array['received', 'duplicates']);
+        return 'duplicate';
+      end if;
+      delete from wms.wms_stock s
+      where s.position < p_position collate "C" and split_part(s.position, ':', 1) = split_part(p_position, ':', 1);
+      perform wms.increment_counters(array['received']);
+      return 'applied';
+    end
+    $function$`,
   ],
   erp: [
     `create table if not exists erp.erp_postings (
@@ -162,10 +196,18 @@ const ddl: Record<ReceiverName, string[]> = {
       sku text not null, warehouse text not null, delta_on_hand bigint not null, delta_reserved bigint not null,
       primary key (posting_id, line_no))`,
     // Stores the posting and its lines once per posting id, counts it, and answers 'booked' or 'duplicate'.
+    // A balance line is booked as the difference between the balance and the key's sum so far, so a
+    // snapshot read twice books its stock once. Postings with a balance line take one lock, so two of them
+    // never both read the same sum.
+    // Earlier signatures of the function (before balance lines, before signed nonces), so the store's
+    // database from an older receiver gets the current one.
+    `drop function if exists erp.record_posting(text, jsonb, jsonb, timestamptz, text[], text[], bigint[], bigint[])`,
+    `drop function if exists erp.record_posting(text, jsonb, jsonb, timestamptz, text[], text[], bigint[], bigint[], text, int)`,
+    `drop function if exists erp.record_posting(text, jsonb, jsonb, timestamptz, text[], text[], bigint[], bigint[], boolean[])`,
     `create or replace function erp.record_posting(
       p_posting_id text, p_lines jsonb, p_window jsonb, p_created_at timestamptz,
-      p_skus text[], p_warehouses text[], p_deltas_on_hand bigint[], p_deltas_reserved bigint[], p_nonce text,
-      p_window_seconds int) returns text
+      p_skus text[], p_warehouses text[], p_deltas_on_hand bigint[], p_deltas_reserved bigint[], p_balances boolean[],
+      p_nonce text, p_window_seconds int) returns text
     language plpgsql as $function$
     begin
       ${replayGuard('erp')}
@@ -176,10 +218,18 @@ const ddl: Record<ReceiverName, string[]> = {
         perform erp.increment_counters(array['received', 'duplicates']);
         return 'duplicate';
       end if;
+      if true = any (p_balances) then perform pg_advisory_xact_lock(hashtext('erp.record_posting balance')); end if;
       insert into erp.erp_lines (posting_id, line_no, sku, warehouse, delta_on_hand, delta_reserved)
-      select p_posting_id, line.n - 1, line.sku, line.warehouse, line.delta_on_hand, line.delta_reserved
-      from unnest(p_skus, p_warehouses, p_deltas_on_hand, p_deltas_reserved) with ordinality
-        as line (sku, warehouse, delta_on_hand, delta_reserved, n);
+      select p_posting_id, line.n - 1, line.sku, line.warehouse,
+        line.delta_on_hand - case when line.balance then coalesce(held.on_hand, 0) else 0 end,
+        line.delta_reserved - case when line.balance then coalesce(held.reserved, 0) else 0 end
+      from unnest(p_skus, p_warehouses, p_deltas_on_hand, p_deltas_reserved, p_balances) with ordinality
+        as line (sku, warehouse, delta_on_hand, delta_reserved, balance, n)
+      left join lateral (
+        select sum(booked.delta_on_hand) as on_hand, sum(booked.delta_reserved) as reserved
+        from erp.erp_lines booked
+        where line.balance and booked.sku = line.sku and booked.warehouse = line.warehouse and booked.posting_id <> p_posting_id
+      ) held on true;
       perform erp.increment_counters(array['received']);
       return 'booked';
     end
@@ -222,7 +272,7 @@ const appliedTable: Record<ReceiverName, string> = { wms: 'wms.wms_changes', erp
 
 /** Listed in the order a store function locks them, so a reset during requests cannot deadlock with one. */
 const allTables: Record<ReceiverName, string> = {
-  wms: 'wms.seen_nonces, wms.wms_changes, wms.wms_stock, wms.receiver_counter_cells',
+  wms: 'wms.seen_nonces, wms.wms_changes, wms.wms_truncations, wms.wms_stock, wms.receiver_counter_cells',
   erp: 'erp.seen_nonces, erp.erp_postings, erp.erp_lines, erp.receiver_counter_cells',
 };
 
@@ -328,6 +378,19 @@ export async function recordStockChange(
   return result.rows[0]!.status;
 }
 
+/** Stores a truncation once per idempotency key and applies it: one round trip, see `wms.record_stock_truncation`. */
+export async function recordStockTruncation(
+  pool: Pool,
+  truncation: StockTruncationRecord,
+  replay: ReplayGuard,
+): Promise<'applied' | 'duplicate' | 'replayed'> {
+  const result = await pool.query<{ status: 'applied' | 'duplicate' | 'replayed' }>(
+    `select wms.record_stock_truncation($1::text, $2::int, $3::text, $4::timestamptz, $5::text, $6::int) as status`,
+    [truncation.idempotencyKey, truncation.shard, truncation.position, truncation.commitTs, replay.nonce, replay.windowSeconds],
+  );
+  return result.rows[0]!.status;
+}
+
 export async function readWmsStock(pool: Pool): Promise<WmsStockRow[]> {
   const result = await pool.query<Record<keyof WmsStockRow, string>>(
     `select sku, warehouse, on_hand as "onHand", reserved, available, position from wms.wms_stock where not deleted
@@ -348,7 +411,7 @@ export async function readWmsStock(pool: Pool): Promise<WmsStockRow[]> {
 export async function recordPosting(pool: Pool, posting: PostingRecord, replay: ReplayGuard): Promise<'booked' | 'duplicate' | 'replayed'> {
   const result = await pool.query<{ status: 'booked' | 'duplicate' | 'replayed' }>(
     `select erp.record_posting($1::text, $2::jsonb, $3::jsonb, $4::timestamptz, $5::text[], $6::text[], $7::bigint[], $8::bigint[],
-       $9::text, $10::int) as status`,
+       $9::boolean[], $10::text, $11::int) as status`,
     [
       posting.postingId,
       JSON.stringify(posting.lines),
@@ -356,8 +419,9 @@ export async function recordPosting(pool: Pool, posting: PostingRecord, replay: 
       posting.createdAt,
       posting.lines.map((line) => line.sku),
       posting.lines.map((line) => line.warehouse),
-      posting.lines.map((line) => line.deltaOnHand),
-      posting.lines.map((line) => line.deltaReserved),
+      posting.lines.map((line) => ('onHand' in line ? line.onHand : line.deltaOnHand)),
+      posting.lines.map((line) => ('onHand' in line ? line.reserved : line.deltaReserved)),
+      posting.lines.map((line) => 'onHand' in line),
       replay.nonce,
       replay.windowSeconds,
     ],
@@ -365,7 +429,7 @@ export async function recordPosting(pool: Pool, posting: PostingRecord, replay: 
   return result.rows[0]!.status;
 }
 
-/** The ERP's view of stock: every booked line summed per SKU and warehouse. */
+/** The ERP's view of stock: every booked line (a balance line booked as its difference) summed per SKU and warehouse. */
 export async function readErpNetStock(pool: Pool): Promise<ErpNetStockRow[]> {
   const result = await pool.query<Record<keyof ErpNetStockRow, string>>(
     `select sku, warehouse, sum(delta_on_hand)::bigint as "deltaOnHand", sum(delta_reserved)::bigint as "deltaReserved"

@@ -195,6 +195,21 @@ describe('reference receivers', () => {
     expect(await postChange({ key: c.key, body: '{"sku":' })).toMatchObject({ status: 400, body: { error: 'malformed JSON' } });
   });
 
+  it('a truncation removes the shard’s rows older than it, keeps newer rows and other shards’, once per key', async () => {
+    const other = (seq: number): string => `0001:0000000000abc000:${seq.toString(16).padStart(8, '0')}`;
+    for (const [sku, where] of [
+      ['SKU-1', at(1)],
+      ['SKU-2', at(5)],
+      ['SKU-3', other(1)],
+    ] as const)
+      expect((await postChange(stockChange(sku, where, 4))).status).toBe(201);
+    const truncation = { key: 'truncate-1', body: { op: 't', shard: 0, position: at(3), commitTs: new Date().toISOString() } };
+    expect(await postChange(truncation)).toMatchObject({ status: 201, body: { status: 'applied' } });
+    expect(await postChange(truncation)).toMatchObject({ status: 200, body: { status: 'duplicate' } });
+    const stock = (await admin(wms.port, 'GET', 'stock')).body as { sku: string }[];
+    expect(stock.map((row) => row.sku)).toEqual(['SKU-2', 'SKU-3']);
+  });
+
   it('keeps newer stock when an older position arrives later, and counts it out of order', async () => {
     expect((await postChange(stockChange('SKU-2', at(0x20), 5))).status).toBe(201);
     expect((await postChange(stockChange('SKU-2', at(0x1f), 99))).status).toBe(201);
@@ -356,5 +371,28 @@ describe('reference receivers', () => {
     expect((await admin(erp.port, 'GET', 'state')).body).toMatchObject({ applied: 3, duplicates: 1, rejected: 2 });
     await admin(erp.port, 'PUT', 'faults', { rejectSkus: ['SKU-2'] });
     expect(await post(posting('P-3', 1))).toMatchObject({ status: 400, body: { error: 'sku rejected' } });
+  });
+
+  it('sets a balance line rather than adding it: a snapshot posted again (another id) books nothing more', async () => {
+    const posting = (postingId: string, lines: unknown[]): unknown => ({
+      postingId,
+      lines,
+      window: { from: '0', to: '9' },
+      createdAt: new Date().toISOString(),
+    });
+    const post = (body: unknown): Promise<Reply> => send(erp.port, '/v1/postings', { body });
+    const opening = [
+      { sku: 'SKU-1', warehouse: 'WH-A', onHand: 10, reserved: 2 },
+      { sku: 'SKU-2', warehouse: 'WH-A', onHand: 0, reserved: 0 },
+    ];
+    expect((await post(posting('snapshot-1', opening))).status).toBe(201);
+    expect((await post(posting('moves', [{ sku: 'SKU-1', warehouse: 'WH-A', deltaOnHand: -3, deltaReserved: 0 }]))).status).toBe(201);
+    // The snapshot re-run reads the stock as it is now (7): the ERP holds 7 already, so it books 0.
+    expect((await post(posting('snapshot-2', [{ ...opening[0], onHand: 7 }, opening[1]]))).status).toBe(201);
+    expect((await admin(erp.port, 'GET', 'stock')).body).toEqual([
+      { sku: 'SKU-1', warehouse: 'WH-A', deltaOnHand: 7, deltaReserved: 2 },
+      { sku: 'SKU-2', warehouse: 'WH-A', deltaOnHand: 0, deltaReserved: 0 },
+    ]);
+    expect((await post(posting('mixed', [{ sku: 'SKU-1', warehouse: 'WH-A', onHand: 1, reserved: 0, deltaOnHand: 1 }]))).status).toBe(400);
   });
 });

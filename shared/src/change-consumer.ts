@@ -1,5 +1,7 @@
 import type { Consumer, Kafka } from 'kafkajs';
-import { asEnvelope, positionOf, type ConsumedChange } from './change-event';
+import { ChangeDecoder } from './change-decoder';
+import { crashPoint } from './crash-points';
+import type { ConsumedChange } from './change-event';
 import type { DeadLetter, DeadLetterQueue } from './dead-letter';
 import { dispositionOf } from './errors';
 import { watchConsumer } from './kafka-client';
@@ -8,7 +10,9 @@ import type { Readiness } from './readiness';
 import { retry } from './retry';
 import type { AvroCodec } from './schema-registry';
 import type { SinkMetrics } from './sink-metrics';
-import { encodePosition } from './source-position';
+
+/** Crash points (see crash-points.ts) of the shared consumer. */
+export const sinkCrashPoints = { afterApply: 'sink-after-apply' } as const;
 
 export interface TopicPartitionOffset {
   topic: string;
@@ -27,7 +31,11 @@ export interface TopicPartitionOffset {
  * and the dead letters are done, so a committed offset never runs ahead of the effect.
  */
 export interface ChangeSink {
-  apply(changes: ConsumedChange[], signal: AbortSignal): Promise<DeadLetter[]>;
+  /**
+   * `deadLetter` sends dead letters at once: a sink that stores its progress with its effect must send the
+   * batch's dead letters through it before it stores progress past them (what it returns is sent after).
+   */
+  apply(changes: ConsumedChange[], signal: AbortSignal, deadLetter: (letters: DeadLetter[]) => Promise<void>): Promise<DeadLetter[]>;
   /** Where to resume newly assigned partitions when the sink keeps its own progress (seeks past Kafka's). */
   resumePositions?(assigned: { topic: string; partition: number }[]): Promise<TopicPartitionOffset[]>;
 }
@@ -38,6 +46,8 @@ export interface ChangeConsumerOptions {
   groupId: string;
   topics: string[];
   sink: ChangeSink;
+  /** A content check every decoded change must pass, else it is dead-lettered (see ChangeDecoder). */
+  validate?: (change: ConsumedChange) => string | undefined;
   deadLetters: DeadLetterQueue;
   metrics: SinkMetrics;
   logger: Logger;
@@ -72,10 +82,18 @@ export async function heartbeatWhile<T>(task: () => Promise<T>, heartbeat: () =>
 
 /**
  * Runs a consumer-group member feeding `sink` (read_committed, so only committed reader transactions are
- * seen). Undecodable records go to the dead-letter topic with the reason and the partition moves on.
+ * seen). Records that can never be decoded go to the dead-letter topic with the reason and the partition
+ * moves on; a schema registry that is down or does not know an id yet holds the partition (see ChangeDecoder).
  */
 export async function startChangeConsumer(options: ChangeConsumerOptions): Promise<Consumer> {
   const { kafka, codec, sink, metrics, logger, signal } = options;
+  const decoder = new ChangeDecoder({
+    codec,
+    metrics,
+    logger,
+    readiness: options.readiness,
+    ...(options.validate ? { validate: options.validate } : {}),
+  });
   const consumer = kafka.consumer({
     groupId: options.groupId,
     readUncommitted: false,
@@ -108,26 +126,31 @@ export async function startChangeConsumer(options: ChangeConsumerOptions): Promi
       if (batch.messages.length === 0 || isStale()) return;
       const changes: ConsumedChange[] = [];
       const undecodable: DeadLetter[] = [];
-      for (const message of batch.messages) {
-        const record = {
-          topic: batch.topic,
-          partition: batch.partition,
-          offset: message.offset,
-          rawKey: message.key,
-          rawValue: message.value,
-        };
-        try {
-          const key = message.key ? ((await codec.deserialize(batch.topic, 'key', message.key)) as Record<string, unknown>) : null;
-          const envelope = message.value ? asEnvelope(await codec.deserialize(batch.topic, 'value', message.value)) : null;
-          const position = envelope ? positionOf(envelope) : null;
-          changes.push({ ...record, key, envelope, position, positionText: position ? encodePosition(position) : null });
-        } catch (error) {
-          undecodable.push({ record, reason: 'undecodable', detail: String((error as Error).message ?? error) });
-        }
-      }
-      metrics.consumed.inc({ sink: metrics.sink }, batch.messages.length);
       const deliver = async (): Promise<void> => {
-        const undeliverable = await retry(() => sink.apply(changes, signal), {
+        // A registry outage holds the batch here (nothing applied, nothing committed) until it answers.
+        for (const message of batch.messages) {
+          const record = {
+            topic: batch.topic,
+            partition: batch.partition,
+            offset: message.offset,
+            rawKey: message.key,
+            rawValue: message.value,
+          };
+          const outcome = await decoder.decode(record, signal);
+          if (outcome.kind === 'change') changes.push(outcome.change);
+          else undecodable.push(outcome.letter);
+        }
+        metrics.consumed.inc({ sink: metrics.sink }, batch.messages.length);
+        // Before the sink may store its progress past them (it may keep its own, see resumePositions).
+        await options.deadLetters.send(undecodable);
+        // Once per record, however often a failing batch is retried.
+        const sent = new Set<string>();
+        const deadLetter = async (letters: DeadLetter[]): Promise<void> => {
+          const fresh = letters.filter((letter) => !sent.has(letter.record.offset));
+          await options.deadLetters.send(fresh);
+          fresh.forEach((letter) => sent.add(letter.record.offset));
+        };
+        const undeliverable = await retry(() => sink.apply(changes, signal, deadLetter), {
           initialDelayMs: 200,
           maxDelayMs: 10_000,
           maxElapsedMs: Infinity,
@@ -138,7 +161,9 @@ export async function startChangeConsumer(options: ChangeConsumerOptions): Promi
             logger.warn({ err: error, attempt, topic: batch.topic, partition: batch.partition }, 'sink batch failed; retrying');
           },
         });
-        await options.deadLetters.send([...undecodable, ...undeliverable]);
+        // A crash here must lose no dead letter: the sink may already have stored its progress past them.
+        crashPoint(sinkCrashPoints.afterApply);
+        await options.deadLetters.send(undeliverable);
       };
       await heartbeatWhile(deliver, heartbeat, options.heartbeatIntervalMs ?? 3_000);
       resolveOffset(batch.lastOffset());

@@ -64,6 +64,11 @@ export const MetricNames = {
   sinkDeadLettered: 'cdc_sink_dead_lettered_total',
   /** Counter of retried deliveries. */
   sinkRetries: 'cdc_sink_retries_total',
+  /**
+   * Counter of decode attempts that waited for the schema registry (down, 5xx, or not knowing a schema id
+   * yet); the records are held, never dead-lettered, while it grows.
+   */
+  sinkRegistryWaits: 'cdc_sink_registry_waits_total',
   /** Gauge: circuit breaker state, 0 closed, 1 half-open, 2 open. */
   sinkCircuitState: 'cdc_sink_circuit_state',
   /** Histogram: source commit (source.commitTs) → effect applied, seconds. */

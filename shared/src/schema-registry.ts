@@ -3,6 +3,7 @@
 import { SchemaRegistryClient, type Compatibility } from '@confluentinc/schemaregistry/dist/schemaregistry-client';
 import avro from 'avsc';
 import type { RegistryConfig } from './config-common';
+import { PoisonEventError, RetryableError } from './errors';
 
 /**
  * Avro `long` as a JS bigint, exact over the whole 64-bit range (avsc's default is a lossy number).
@@ -148,18 +149,38 @@ export class AvroCodec {
     return withWireHeader(schemaId, type.toBuffer(record));
   }
 
+  /**
+   * Decodes one record. Throws a `PoisonEventError` (kind `undecodable`) for bytes that can never be decoded
+   * (no wire header, truncated or invalid Avro for a schema the registry knows), and a `RetryableError`
+   * (kind `registry-unavailable`) when the schema cannot be had now: the registry refuses connections, times
+   * out, answers 5xx, or does not know the id (yet) — an in-memory registry restarted empty knows no id
+   * until the writers register again. Only the first kind may ever be dead-lettered.
+   */
   async deserialize(_topic: string, _part: 'key' | 'value', payload: Buffer): Promise<unknown> {
     if (payload.length < wireHeaderBytes || payload.readUInt8(0) !== 0)
-      throw new Error('not in the Confluent wire format (magic byte 0 + schema id)');
-    const type = await this.typeOf(payload.readUInt32BE(1));
-    return type.fromBuffer(payload.subarray(wireHeaderBytes));
+      throw new PoisonEventError('undecodable', 'not in the Confluent wire format (magic byte 0 + schema id)');
+    const schemaId = payload.readUInt32BE(1);
+    let type: avro.Type;
+    try {
+      type = await this.typeOf(schemaId);
+    } catch (error) {
+      if (error instanceof PoisonEventError) throw error;
+      throw new RetryableError('registry-unavailable', `schema ${schemaId} unavailable: ${(error as Error)?.message ?? String(error)}`, {
+        cause: error,
+      });
+    }
+    try {
+      return type.fromBuffer(payload.subarray(wireHeaderBytes));
+    } catch (error) {
+      throw new PoisonEventError('undecodable', `schema ${schemaId}: ${(error as Error)?.message ?? String(error)}`, { cause: error });
+    }
   }
 
   /** The compiled type of a schema id, fetched from the registry once. */
   private typeOf(schemaId: number): Promise<avro.Type> {
     let type = this.types.get(schemaId);
     if (!type) {
-      type = this.client.getBySubjectAndId('', schemaId).then((info) => compile(JSON.parse(info.schema) as object));
+      type = this.client.getBySubjectAndId('', schemaId).then((info) => compileFetched(schemaId, info.schema));
       type.catch(() => this.types.delete(schemaId));
       this.types.set(schemaId, type);
     }
@@ -177,6 +198,15 @@ function withWireHeader(schemaId: number, body: Buffer): Buffer {
   payload.writeUInt32BE(schemaId, 1);
   body.copy(payload, wireHeaderBytes);
   return payload;
+}
+
+/** A schema the registry serves that is not valid Avro can never decode anything: poison, not an outage. */
+function compileFetched(schemaId: number, text: string): avro.Type {
+  try {
+    return compile(JSON.parse(text) as object);
+  } catch (error) {
+    throw new PoisonEventError('undecodable', `schema ${schemaId} is not valid Avro: ${(error as Error).message}`, { cause: error });
+  }
 }
 
 function compile(schema: object): avro.Type {

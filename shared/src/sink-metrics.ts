@@ -14,6 +14,7 @@ export class SinkMetrics {
   readonly coalesced: Counter<'sink'>;
   readonly deadLettered: Counter<'sink' | 'reason'>;
   readonly retries: Counter<'sink'>;
+  readonly registryWaits: Counter<'sink'>;
   readonly circuit: Gauge<'sink'>;
   readonly commitToApplied: Histogram<'sink'>;
   readonly lagMessages: Gauge<'sink' | 'topic' | 'partition'>;
@@ -52,6 +53,12 @@ export class SinkMetrics {
       registers,
     });
     this.retries = new Counter({ name: MetricNames.sinkRetries, help: 'Retried deliveries', labelNames, registers });
+    this.registryWaits = new Counter({
+      name: MetricNames.sinkRegistryWaits,
+      help: 'Decode attempts that waited for the schema registry',
+      labelNames,
+      registers,
+    });
     this.circuit = new Gauge({
       name: MetricNames.sinkCircuitState,
       help: 'Circuit breaker: 0 closed, 1 half-open, 2 open',
@@ -77,7 +84,15 @@ export class SinkMetrics {
       labelNames: ['sink', 'topic', 'partition'],
       registers,
     });
-    for (const counter of [this.consumed, this.applied, this.skippedStale, this.deduplicated, this.coalesced, this.retries])
+    for (const counter of [
+      this.consumed,
+      this.applied,
+      this.skippedStale,
+      this.deduplicated,
+      this.coalesced,
+      this.retries,
+      this.registryWaits,
+    ])
       counter.inc({ sink }, 0);
     this.circuit.set({ sink }, 0);
   }

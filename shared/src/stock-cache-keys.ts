@@ -9,6 +9,10 @@
  */
 export const cacheKeys = {
   stock: (sku: string): string => `cdc:stock:{${sku}}`,
+  /** SCAN pattern matching every stock hash. */
+  stockPattern: 'cdc:stock:{*}',
+  /** The SKU of a stock hash key (inverse of `stock`). */
+  skuOfStock: (key: string): string => key.slice('cdc:stock:{'.length, -1),
   /** Where one consumer group stored a partition's progress, written by the same script as the effect. */
   progress: (group: string, topic: string, partition: number): string => `cdc:progress:{${group}}:${topic}:${partition}`,
   /** Present while Redis holds a complete read model; a flush removes it, which tells the worker to rebuild. */
@@ -17,7 +21,7 @@ export const cacheKeys = {
   changeChannel: (sku: string): string => `cdc:stock-changed:${sku}`,
 } as const;
 
-/** Parses a stock hash into per-warehouse and total figures. */
+/** Parses a stock hash into per-warehouse and total figures; deleted warehouses (a position alone) are left out. */
 export function parseStockHash(hash: Record<string, string>): {
   total: { onHand: number; reserved: number; available: number };
   warehouses: Record<string, { onHand: number; reserved: number; available: number; position: string }>;
@@ -34,6 +38,8 @@ export function parseStockHash(hash: Record<string, string>): {
     else if (kind === 'av') entry.available = Number(value);
     else entry.position = value;
   }
+  // A deleted (or truncated) warehouse keeps only its position, so an older change cannot resurrect it.
+  for (const warehouse of Object.keys(warehouses)) if (hash[`oh:${warehouse}`] === undefined) delete warehouses[warehouse];
   return {
     total: { onHand: Number(hash.oh ?? 0), reserved: Number(hash.rs ?? 0), available: Number(hash.av ?? 0) },
     warehouses,

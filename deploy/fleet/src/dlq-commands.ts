@@ -37,6 +37,12 @@ export async function listDeadLetters(kafka: Kafka, sink: FleetSink, limit: numb
   );
 }
 
+/** How many dead letters of the sink wait for a replay (none when its topic does not exist). */
+export async function pendingDeadLetterCount(kafka: Kafka, sink: FleetSink): Promise<number> {
+  const partitions = await partitionStates(kafka, sink);
+  return (partitions ?? []).reduce((sum, state) => sum + pendingOffsets(state.ledger, state.low, state.high).length, 0);
+}
+
 export interface ReplayResult {
   sink: string;
   dlqTopic: string;

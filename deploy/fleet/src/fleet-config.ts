@@ -84,6 +84,8 @@ export const fleetConfigSchema = z
           .int()
           .positive()
           .default(1024 ** 3),
+        /** More dead letters than this pending (not replayed) on one sink's topic is unhealthy. Default 0. */
+        maxPendingDeadLetters: z.number().int().nonnegative().default(0),
         /** Deadline of one worker's `/readyz` answer. Default 2000 ms. */
         probeTimeoutMs: z.number().int().positive().default(2_000),
       })

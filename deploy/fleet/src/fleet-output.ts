@@ -82,8 +82,17 @@ export function formatStatus(status: FleetStatus): string {
     ['worker', 'url', 'readiness'],
     probes.map((probe) => [probe.name, probe.url, readiness(probe)]),
   );
+  const registry = status.registry
+    ? `registry ${status.registry.url}: ${status.registry.reachable ? 'answers' : `does not answer (${status.registry.error ?? 'no answer'})`}`
+    : '';
+  const deadLetters = status.sinks
+    .filter((sink) => sink.pendingDeadLetters !== undefined)
+    .map((sink) => `dead letters pending for ${sink.sink}: ${sink.pendingDeadLetters}`)
+    .join('\n');
   const verdict = status.healthy ? 'healthy' : `UNHEALTHY\n${status.problems.map((problem) => `  - ${problem}`).join('\n')}`;
-  return [shards, status.sinks.length > 0 ? sinks : '', probes.length > 0 ? workers : '', verdict].filter(Boolean).join('\n\n');
+  return [registry, shards, status.sinks.length > 0 ? sinks : '', deadLetters, probes.length > 0 ? workers : '', verdict]
+    .filter(Boolean)
+    .join('\n\n');
 }
 
 export function formatSlotResult(action: 'drop' | 'reset', result: SlotResult): string {

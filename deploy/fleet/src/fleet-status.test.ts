@@ -1,6 +1,6 @@
-import { fleetProblems, partitionLagOf, probeOf, type ShardStatus, type SinkStatus, type WorkerProbe } from './fleet-status';
+import { fleetProblems, partitionLagOf, probeOf, readerHaltsOf, type ShardStatus, type SinkStatus, type WorkerProbe } from './fleet-status';
 
-const limits = { maxLagEvents: 100, maxRetainedWalBytes: 1_000_000 };
+const limits = { maxLagEvents: 100, maxRetainedWalBytes: 1_000_000, maxPendingDeadLetters: 0 };
 const leader: WorkerProbe = { name: 'wal-reader-0', url: 'http://r0', reachable: true, ready: true, leader: true };
 const standby: WorkerProbe = { name: 'wal-reader-0', url: 'http://r1', reachable: true, ready: false, leader: false };
 const healthyShard: ShardStatus = {
@@ -72,6 +72,31 @@ describe('fleetProblems', () => {
     expect(fleetProblems([], [{ ...healthySink, ...change }], [], limits)).toEqual([expect.stringMatching(problem)]);
   });
 
+  it('reports dead letters pending beyond the limit', () => {
+    expect(fleetProblems([], [{ ...healthySink, pendingDeadLetters: 1_900 }], [], limits)).toEqual([
+      'sink redis-cache: 1900 dead letters pending (limit 0); see fleet dlq list --sink redis-cache',
+    ]);
+    expect(fleetProblems([], [{ ...healthySink, pendingDeadLetters: 3 }], [], { ...limits, maxPendingDeadLetters: 5 })).toEqual([]);
+  });
+
+  it('reports a registry that does not answer, or that forgot the subjects of topics holding records', () => {
+    const registry = { url: 'http://registry', reachable: true, missingSubjects: [] };
+    expect(fleetProblems([], [], [], limits, registry)).toEqual([]);
+    expect(fleetProblems([], [], [], limits, { ...registry, reachable: false, error: 'ECONNREFUSED' })).toEqual([
+      'schema registry http://registry does not answer: ECONNREFUSED',
+    ]);
+    expect(fleetProblems([], [], [], limits, { ...registry, missingSubjects: ['p.inventory.stock-value'] })).toEqual([
+      expect.stringMatching(/does not know subject p\.inventory\.stock-value .*restarted empty/),
+    ]);
+  });
+
+  it('reports a reader that halted a table’s stream, even while it answers ready', () => {
+    const halted = { ...leader, halts: ['the registry refused a schema change of stock (1 times): its stream is stopped'] };
+    expect(fleetProblems([{ ...healthyShard, readers: [halted] }], [], [], limits)).toEqual([
+      'shard 0: reader http://r0 halted: the registry refused a schema change of stock (1 times): its stream is stopped',
+    ]);
+  });
+
   it('reports any other worker that is not ready', () => {
     const other: WorkerProbe = { name: 'wms-receiver', url: 'http://w', reachable: false, ready: false, error: 'timeout' };
     expect(fleetProblems([], [], [other], limits)).toEqual(['wms-receiver: worker http://w does not answer: timeout']);
@@ -98,5 +123,17 @@ describe('probeOf', () => {
       ready: false,
       error: 'answered 200 without a readiness report',
     });
+  });
+});
+
+describe('readerHaltsOf', () => {
+  it('reads refused schema changes from a reader’s metrics, ignoring counters at zero', () => {
+    const metrics = [
+      '# TYPE cdc_reader_schema_refused_total counter',
+      'cdc_reader_schema_refused_total{service="wal-reader-0",shard="0",table="stock"} 2',
+      'cdc_reader_schema_refused_total{service="wal-reader-0",shard="0",table="orders"} 0',
+      'cdc_reader_events_total{service="wal-reader-0",shard="0",table="stock",op="u"} 12',
+    ].join('\n');
+    expect(readerHaltsOf(metrics)).toEqual(['the registry refused a schema change of stock (2 times): its stream is stopped']);
   });
 });

@@ -7,6 +7,17 @@ export interface WorkerProbe {
   /** For a wal-reader: whether it holds the shard's leadership (its `leadership` check). */
   leader?: boolean;
   checks?: Record<string, { ok: boolean; detail: string }>;
+  /** For a wal-reader: why it stopped streaming a table or the shard (from its /metrics), when it did. */
+  halts?: string[];
+  error?: string;
+}
+
+/** Whether the schema registry answers, and whether it knows the subjects the topics' records need. */
+export interface RegistryStatus {
+  url: string;
+  reachable: boolean;
+  /** Value subjects of topics that hold records, unknown to the registry (restarted empty?). */
+  missingSubjects: string[];
   error?: string;
 }
 
@@ -42,12 +53,16 @@ export interface SinkStatus {
   partitions: PartitionLag[];
   totalLag: number;
   workers: WorkerProbe[];
+  /** Dead letters on the sink's dead-letter topic not yet replayed (see `fleet dlq replay`). */
+  pendingDeadLetters?: number;
   error?: string;
 }
 
 export interface FleetStatus {
   healthy: boolean;
   problems: string[];
+  /** Absent when the fleet config names no registry. */
+  registry?: RegistryStatus;
   shards: ShardStatus[];
   sinks: SinkStatus[];
   /** Workers that belong to no shard or sink by name. */
@@ -57,6 +72,8 @@ export interface FleetStatus {
 export interface StatusLimits {
   maxLagEvents: number;
   maxRetainedWalBytes: number;
+  /** More dead letters pending than this, per sink, is unhealthy. */
+  maxPendingDeadLetters: number;
 }
 
 /**
@@ -70,12 +87,27 @@ export function partitionLagOf(committed: string | null, low: string, high: stri
 }
 
 /** Every reason the fleet is unhealthy, as sentences an operator can act on; none means healthy. */
-export function fleetProblems(shards: ShardStatus[], sinks: SinkStatus[], otherWorkers: WorkerProbe[], limits: StatusLimits): string[] {
+export function fleetProblems(
+  shards: ShardStatus[],
+  sinks: SinkStatus[],
+  otherWorkers: WorkerProbe[],
+  limits: StatusLimits,
+  registry?: RegistryStatus,
+): string[] {
   return [
+    ...(registry ? registryProblems(registry) : []),
     ...shards.flatMap((shard) => shardProblems(shard, limits)),
     ...sinks.flatMap((sink) => sinkProblems(sink, limits)),
     ...otherWorkers.flatMap((worker) => workerProblems(worker.name, [worker])),
   ];
+}
+
+function registryProblems(registry: RegistryStatus): string[] {
+  if (!registry.reachable) return [`schema registry ${registry.url} does not answer: ${registry.error ?? 'no answer'}`];
+  return registry.missingSubjects.map(
+    (subject) =>
+      `schema registry ${registry.url} does not know subject ${subject} although its topic holds records (restarted empty?): sinks cannot decode them until the readers register again`,
+  );
 }
 
 function shardProblems(shard: ShardStatus, limits: StatusLimits): string[] {
@@ -99,6 +131,8 @@ function shardProblems(shard: ShardStatus, limits: StatusLimits): string[] {
     else if (!leaders[0]!.ready) problems.push(`${name}: leading reader ${leaders[0]!.url} is not ready (${failedChecks(leaders[0]!)})`);
     for (const reader of shard.readers.filter((probe) => !probe.reachable))
       problems.push(`${name}: reader ${reader.url} does not answer: ${reader.error ?? 'no answer'}`);
+    for (const reader of shard.readers)
+      for (const halt of reader.halts ?? []) problems.push(`${name}: reader ${reader.url} halted: ${halt}`);
   }
   return problems;
 }
@@ -110,6 +144,10 @@ function sinkProblems(sink: SinkStatus, limits: StatusLimits): string[] {
     .map(
       (partition) =>
         `sink ${sink.sink}: ${partition.topic}[${partition.partition}] is ${partition.lag} offsets behind (limit ${limits.maxLagEvents})`,
+    );
+  if ((sink.pendingDeadLetters ?? 0) > limits.maxPendingDeadLetters)
+    problems.push(
+      `sink ${sink.sink}: ${sink.pendingDeadLetters} dead letters pending (limit ${limits.maxPendingDeadLetters}); see fleet dlq list --sink ${sink.sink}`,
     );
   return [...problems, ...workerProblems(`sink ${sink.sink}`, sink.workers)];
 }
@@ -141,4 +179,19 @@ export function probeOf(name: string, url: string, status: number, body: string)
   const probe: WorkerProbe = { name, url, reachable: true, ready: status === 200 && report.ready === true, checks };
   if ('leadership' in checks) probe.leader = checks.leadership?.ok === true;
   return probe;
+}
+
+/**
+ * The halts a wal-reader's /metrics shows: schema changes the registry refused (that table's stream stops
+ * until the operator acts). Counters that stay at zero say nothing.
+ */
+export function readerHaltsOf(metrics: string): string[] {
+  const halts: string[] = [];
+  for (const line of metrics.split('\n')) {
+    const match = /^cdc_reader_schema_refused_total\{([^}]*)\} (\S+)$/.exec(line);
+    if (!match || !(Number(match[2]) > 0)) continue;
+    const table = /table="([^"]*)"/.exec(match[1]!)?.[1] ?? 'a table';
+    halts.push(`the registry refused a schema change of ${table} (${Number(match[2])} times): its stream is stopped`);
+  }
+  return halts;
 }

@@ -1,4 +1,4 @@
-import { pgClientConfig, slotLag } from '@inventory-cdc/shared';
+import { createRegistryClient, pgClientConfig, slotLag, type RegistryConfig } from '@inventory-cdc/shared';
 import type { Admin, Kafka } from 'kafkajs';
 import { Client } from 'pg';
 import {
@@ -10,35 +10,76 @@ import {
   type FleetSink,
   type WorkerEndpoint,
 } from './fleet-config';
+import { pendingDeadLetterCount } from './dlq-commands';
 import {
   fleetProblems,
+  readerHaltsOf,
   partitionLagOf,
   probeOf,
   type FleetStatus,
   type PartitionLag,
+  type RegistryStatus,
   type ShardStatus,
   type SinkStatus,
   type WorkerProbe,
 } from './fleet-status';
 
-/** Asks every shard, the consumer groups and every worker at once, then judges the whole. */
+/** Asks the registry, every shard, the consumer groups and every worker at once, then judges the whole. */
 export async function collectStatus(config: FleetConfig, kafka: Kafka): Promise<FleetStatus> {
-  const probes = await Promise.all(config.workers.map((worker) => probeWorker(worker, config.status.probeTimeoutMs)));
+  const readerNames = new Set(config.shards.map((shard) => readerWorkerName(shard.id)));
+  const probes = await Promise.all(
+    config.workers.map((worker) => probeWorker(worker, config.status.probeTimeoutMs, readerNames.has(worker.name))),
+  );
   const sinks = sinksOf(config);
   const admin = kafka.admin();
   await admin.connect();
   try {
     const topics = new Set(await admin.listTopics());
-    const [shardStatuses, sinkStatuses] = await Promise.all([
+    const [shardStatuses, sinkStatuses, registry] = await Promise.all([
       Promise.all(config.shards.map((shard) => shardStatusOf(config, shard, probes))),
-      Promise.all(sinks.map((sink) => sinkStatusOf(admin, topics, sink, probes))),
+      Promise.all(sinks.map((sink) => sinkStatusOf(kafka, admin, topics, sink, probes))),
+      config.registry ? registryStatusOf(config.registry, admin, topics, [...new Set(sinks.flatMap((sink) => sink.topics))]) : undefined,
     ]);
-    const owned = new Set([...config.shards.map((shard) => readerWorkerName(shard.id)), ...sinks.map((sink) => sink.name)]);
+    const owned = new Set([...readerNames, ...sinks.map((sink) => sink.name)]);
     const otherWorkers = probes.filter((probe) => !owned.has(probe.name));
-    const problems = fleetProblems(shardStatuses, sinkStatuses, otherWorkers, config.status);
-    return { healthy: problems.length === 0, problems, shards: shardStatuses, sinks: sinkStatuses, otherWorkers };
+    const problems = fleetProblems(shardStatuses, sinkStatuses, otherWorkers, config.status, registry);
+    return {
+      healthy: problems.length === 0,
+      problems,
+      ...(registry ? { registry } : {}),
+      shards: shardStatuses,
+      sinks: sinkStatuses,
+      otherWorkers,
+    };
   } finally {
     await admin.disconnect();
+  }
+}
+
+/**
+ * Whether the registry answers, and knows the value subject of every topic that holds records: one that
+ * restarted empty (in-memory storage) answers, but sinks cannot decode anything until the readers register
+ * their schemas again.
+ */
+async function registryStatusOf(
+  registry: RegistryConfig,
+  admin: Admin,
+  topics: Set<string>,
+  dataTopics: string[],
+): Promise<RegistryStatus> {
+  const client = createRegistryClient(registry);
+  try {
+    const subjects = new Set(await client.getAllSubjects());
+    const missingSubjects: string[] = [];
+    for (const topic of dataTopics.filter((name) => topics.has(name))) {
+      const holdsRecords = (await admin.fetchTopicOffsets(topic)).some((partition) => BigInt(partition.high) > BigInt(partition.low));
+      if (holdsRecords && !subjects.has(`${topic}-value`)) missingSubjects.push(`${topic}-value`);
+    }
+    return { url: registry.url, reachable: true, missingSubjects };
+  } catch (error) {
+    return { url: registry.url, reachable: false, missingSubjects: [], error: (error as Error).message };
+  } finally {
+    await client.close().catch(() => undefined);
   }
 }
 
@@ -66,7 +107,7 @@ async function shardStatusOf(config: FleetConfig, shard: FleetShard, probes: Wor
   }
 }
 
-async function sinkStatusOf(admin: Admin, topics: Set<string>, sink: FleetSink, probes: WorkerProbe[]): Promise<SinkStatus> {
+async function sinkStatusOf(kafka: Kafka, admin: Admin, topics: Set<string>, sink: FleetSink, probes: WorkerProbe[]): Promise<SinkStatus> {
   const workers = probes.filter((probe) => probe.name === sink.name);
   try {
     const missing = sink.topics.filter((topic) => !topics.has(topic));
@@ -83,16 +124,24 @@ async function sinkStatusOf(admin: Admin, topics: Set<string>, sink: FleetSink, 
       }
     }
     const totalLag = partitions.reduce((sum, partition) => sum + partition.lag, 0);
-    return { sink: sink.name, groupId: sink.groupId, partitions, totalLag, workers };
+    const pendingDeadLetters = await pendingDeadLetterCount(kafka, sink);
+    return { sink: sink.name, groupId: sink.groupId, partitions, totalLag, workers, pendingDeadLetters };
   } catch (error) {
     return { sink: sink.name, groupId: sink.groupId, partitions: [], totalLag: 0, workers, error: (error as Error).message };
   }
 }
 
-export async function probeWorker(worker: WorkerEndpoint, timeoutMs: number): Promise<WorkerProbe> {
+/** A worker's `/readyz`; for a reader also its `/metrics`, for the halts they show. */
+export async function probeWorker(worker: WorkerEndpoint, timeoutMs: number, reader = false): Promise<WorkerProbe> {
   try {
     const response = await fetch(`${worker.url}/readyz`, { signal: AbortSignal.timeout(timeoutMs) });
-    return probeOf(worker.name, worker.url, response.status, await response.text());
+    const probe = probeOf(worker.name, worker.url, response.status, await response.text());
+    if (reader) {
+      const metrics = await fetch(`${worker.url}/metrics`, { signal: AbortSignal.timeout(timeoutMs) }).then((answer) => answer.text());
+      const halts = readerHaltsOf(metrics);
+      if (halts.length > 0) probe.halts = halts;
+    }
+    return probe;
   } catch (error) {
     const cause = (error as Error & { cause?: Error }).cause;
     return { name: worker.name, url: worker.url, reachable: false, ready: false, error: cause?.message ?? (error as Error).message };

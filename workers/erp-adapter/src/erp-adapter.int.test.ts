@@ -282,6 +282,62 @@ describe('erp-adapter (real wal-readers upstream, 2 shards, reference ERP)', () 
     expect(await adapter.process.terminate()).toBe(0);
   }, 120_000);
 
+  it('a refused line costs only its own records: the window is sent line by line; idle, the committed offsets reach the log end', async () => {
+    const erp = await startErp();
+    const group = uniqueName('erp_split');
+    const adapter = startAdapter(adapterEnv(erp, group, { CDC__ERP__WINDOW__MAX_EVENTS: '500', CDC__ERP__WINDOW__MAX_AGE_MS: '1000' }));
+    await adapter.process.waitReady(adapter.port);
+    expect(await convergence(erp)).toEqual([]);
+
+    // One transaction changes the refused SKU and every other SKU of its shard: many share its windows.
+    const bad = skuName(11);
+    const shard = shardOf(bad, fleet.clients.length);
+    await erp.admin('PUT', 'faults', { rejectSkus: [bad] });
+    // Earlier tests of this fleet dead-lettered too: only the letters from here on count.
+    const earlier = (await readDeadLetters(`${fleet.prefix}.dlq.erp-adapter`)).length;
+    const client = fleet.clients[shard]!;
+    await client.query(`update ${fleet.schema}.stock set on_hand = on_hand + 1 where warehouse = 'WH-C'`);
+    const others = (await stockTruth(fleet.clients, fleet.schema)).size;
+
+    expect(await convergence(erp, [bad])).toEqual([]);
+    const letters = await waitFor(
+      'the refused line on the dead-letter topic',
+      async () => {
+        const found = (await readDeadLetters(`${fleet.prefix}.dlq.erp-adapter`))
+          .slice(earlier)
+          .filter((letter) => letter.reason === 'rejected');
+        return found.length > 0 ? found : undefined;
+      },
+      30_000,
+      500,
+    );
+    const codec = new AvroCodec(createRegistryClient({ url: fleet.stack.registryUrl, compatibility: 'BACKWARD' }));
+    const envelopes = await Promise.all(
+      letters.map(async (letter) => (await codec.deserialize(letter.sourceTopic, 'value', letter.value!)) as { after: { sku: string } }),
+    );
+    await codec.close();
+    expect(others).toBeGreaterThan(10);
+    expect(new Set(envelopes.map((envelope) => envelope.after.sku))).toEqual(new Set([bad]));
+
+    // Idle now: every partition's committed offset is its end, commit markers included.
+    const kafka = new Kafka({ brokers: fleet.stack.kafkaBrokers, logLevel: logLevel.NOTHING });
+    const admin = kafka.admin();
+    await admin.connect();
+    const topic = `${fleet.prefix}.${fleet.schema}.stock`;
+    const behind = async (): Promise<string[]> => {
+      const ends = await admin.fetchTopicOffsets(topic);
+      const [committed] = await admin.fetchOffsets({ groupId: group, topics: [topic] });
+      return ends.flatMap(({ partition, high }) => {
+        const offset = committed?.partitions.find((entry) => entry.partition === partition)?.offset ?? '-1';
+        return offset === high ? [] : [`partition ${partition}: committed ${offset}, end ${high}`];
+      });
+    };
+    const lagging = await waitFor('lag 0', async () => ((await behind()).length === 0 ? [] : undefined), 30_000, 250).catch(behind);
+    await admin.disconnect();
+    expect(lagging).toEqual([]);
+    expect(await adapter.process.terminate()).toBe(0);
+  }, 180_000);
+
   /** Every record on the dead-letter topic so far, with its headers. */
   async function readDeadLetters(topic: string): Promise<{ reason: string; detail: string; sourceTopic: string; value: Buffer | null }[]> {
     const kafka = new Kafka({ brokers: fleet.stack.kafkaBrokers, logLevel: logLevel.NOTHING });

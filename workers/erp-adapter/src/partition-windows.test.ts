@@ -5,7 +5,7 @@ import type { DeliveryOutcome } from './posting-delivery';
 import type { Posting } from './posting-builder';
 import type { DeltaOutcome } from './stock-delta';
 import { WindowAssembler, type WindowRange } from './window-assembler';
-import { decodeMarker } from './window-marker';
+import { decodeMarker, encodeMarker } from './window-marker';
 
 const topic = 'p.inventory.stock';
 
@@ -44,7 +44,7 @@ afterEach(() => created.splice(0).forEach((subject) => subject.close()));
 
 function windows(
   ports: WindowPorts,
-  options: { pending?: WindowRange; now?: () => number; maxAgeMs?: number; signal?: AbortSignal } = {},
+  options: { pending?: WindowRange; splitWindow?: WindowRange; now?: () => number; maxAgeMs?: number; signal?: AbortSignal } = {},
 ): PartitionWindows {
   const subject = new PartitionWindows(
     {
@@ -57,6 +57,7 @@ function windows(
       signal: options.signal ?? new AbortController().signal,
       onFailure: () => undefined,
       now: options.now,
+      ...(options.splitWindow ? { splitWindow: options.splitWindow } : {}),
     },
     new WindowAssembler<WindowEntry>({ maxEvents: 3, maxAgeMs: options.maxAgeMs ?? 60_000 }, options.pending),
   );
@@ -79,6 +80,35 @@ describe('PartitionWindows', () => {
     expect(ports.calls).toEqual([`commit 0 marked`, `post ${topic}:0:0-2`, 'commit 3']);
   });
 
+  it('commits past a transaction’s commit marker once idle, so the committed offset reaches the log end', async () => {
+    const ports = new RecordingPorts();
+    const subject = windows(ports);
+    // The fetch ended on the commit marker at offset 3.
+    await subject.offer([change(0), change(1), change(2)], 4n, 4n);
+    // A later fetch held only the next transaction's marker (kafkajs gives it to no one), then a stale one.
+    await subject.offer([change(4), change(5), change(6)], 7n, 8n);
+    await subject.passFiltered(7n, 8n);
+    await subject.passFiltered(5n, 8n);
+    expect(ports.calls).toEqual([
+      'commit 0 marked',
+      `post ${topic}:0:0-2`,
+      'commit 3',
+      'commit 4',
+      'commit 4 marked',
+      `post ${topic}:0:4-6`,
+      'commit 7',
+      'commit 8',
+    ]);
+  });
+
+  it('never commits past records of a window still open', async () => {
+    const ports = new RecordingPorts();
+    const subject = windows(ports);
+    await subject.offer([change(0)], 2n, 2n);
+    await subject.passFiltered(2n, 3n);
+    expect(ports.calls).toEqual([]);
+  });
+
   it('after a crash between marker and acknowledgement, the replay posts the same window id', async () => {
     let clock = 0;
     const crashing = new RecordingPorts(async () => {
@@ -90,7 +120,7 @@ describe('PartitionWindows', () => {
     await expect(first.offer([change(2)], 3n, 5n)).rejects.toThrow('killed');
     expect(first.failed).toBe(true);
     const marker = decodeMarker(crashing.committed!.metadata, crashing.committed!.offset);
-    expect(marker).toEqual({ kind: 'pending', range: { from: 0n, to: 1n } });
+    expect(marker).toEqual({ kind: 'pending', range: { from: 0n, to: 1n }, split: false });
 
     // The replay gets all records at once: by size alone it would cut [0, 2].
     const ports = new RecordingPorts(async () => ({ kind: 'duplicate' }));
@@ -103,21 +133,47 @@ describe('PartitionWindows', () => {
     expect(ports.calls.slice(0, 3)).toEqual(['commit 0 marked', `post ${topic}:0:0-1`, 'commit 2']);
   });
 
-  it('dead-letters every record of a rejected window, then moves on', async () => {
+  it('sends a refused window line by line and dead-letters only the refused line’s records', async () => {
     const ports = new RecordingPorts(async (posting) =>
-      posting.lines.some((line) => line.sku === 'BAD') ? { kind: 'rejected', detail: '400 sku rejected' } : { kind: 'booked' },
+      posting.lines.some((line) => line.sku === 'BAD')
+        ? { kind: 'rejected', detail: '400 invalid field lines.0.warehouse' }
+        : { kind: 'booked' },
     );
-    await windows(ports).offer([change(0, 'BAD'), change(1), change(2), change(3), change(4), change(5)], 6n, 6n);
+    await windows(ports).offer([change(0, 'BAD'), change(1, 'B'), change(2, 'BAD'), change(3), change(4), change(5)], 6n, 6n);
     expect(ports.calls).toEqual([
       'commit 0 marked',
       `post ${topic}:0:0-2`,
-      'dlq 0:rejected,1:rejected,2:rejected',
+      'commit 0 marked',
+      `post ${topic}:0:0-2/line/0`,
+      `post ${topic}:0:0-2/line/1`,
+      'dlq 0:rejected,2:rejected',
       'commit 3',
       'commit 3 marked',
       `post ${topic}:0:3-5`,
       'commit 6',
     ]);
-    expect(ports.letters[0]?.detail).toMatch(/400 sku rejected/);
+    expect(decodeMarker(encodeMarker({ from: 0n, to: 2n }, true), 0n)).toEqual({
+      kind: 'pending',
+      range: { from: 0n, to: 2n },
+      split: true,
+    });
+    expect(ports.postings[1]?.lines).toEqual([{ sku: 'B', warehouse: 'W', deltaOnHand: 1, deltaReserved: 0 }]);
+    expect(ports.letters[0]?.detail).toMatch(/400 invalid field/);
+  });
+
+  it('replays a split window line by line, never as the whole posting the ERP refused', async () => {
+    const ports = new RecordingPorts(async () => ({ kind: 'duplicate' }));
+    const subject = windows(ports, { pending: { from: 0n, to: 1n }, splitWindow: { from: 0n, to: 1n } });
+    await subject.offer([change(0, 'A'), change(1, 'B')], 2n, 2n);
+    expect(ports.calls).toEqual(['commit 0 marked', `post ${topic}:0:0-1/line/0`, `post ${topic}:0:0-1/line/1`, 'commit 2']);
+  });
+
+  it('dead-letters every record of a rejected one-line window, then moves on', async () => {
+    const ports = new RecordingPorts(async (posting) =>
+      posting.lines.some((line) => line.sku === 'BAD') ? { kind: 'rejected', detail: '400 sku rejected' } : { kind: 'booked' },
+    );
+    await windows(ports).offer([change(0, 'BAD'), change(1, 'BAD'), change(2, 'BAD'), change(3)], 4n, 4n);
+    expect(ports.calls.slice(0, 4)).toEqual(['commit 0 marked', `post ${topic}:0:0-2`, 'dlq 0:rejected,1:rejected,2:rejected', 'commit 3']);
   });
 
   it('dead-letters poison records without posting when nothing else is left, and skips tombstones', async () => {

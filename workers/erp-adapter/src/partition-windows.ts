@@ -1,8 +1,8 @@
 import { crashPoint, type DeadLetter, type Logger, type SinkMetrics } from '@inventory-cdc/shared';
 import type { DeliveryOutcome } from './posting-delivery';
 import { postingOf, type Posting } from './posting-builder';
-import type { DeltaOutcome, StockDelta } from './stock-delta';
-import type { ClosedWindow, WindowAssembler } from './window-assembler';
+import type { DeltaOutcome, StockLine } from './stock-delta';
+import type { ClosedWindow, WindowAssembler, WindowRange } from './window-assembler';
 import { encodeMarker } from './window-marker';
 
 /** One consumed record as a window holds it: the raw bytes (for dead letters) and what it means for the ERP. */
@@ -38,6 +38,8 @@ export interface PartitionContext {
   logger: Logger;
   /** Aborted when this assignment ends (rebalance, shutdown): stops deliveries and forbids commits. */
   signal: AbortSignal;
+  /** The replayed window (the committed marker's) was being sent one line per posting: send it so again. */
+  splitWindow?: WindowRange;
   /** Called when a time-cut flush fails outside any caller's await. */
   onFailure: (error: unknown) => void;
   now?: () => number;
@@ -65,6 +67,9 @@ export class PartitionWindows {
   private failure: unknown;
   private highWatermark = 0n;
   private firstOffered: bigint | undefined;
+  /** The fetch position after everything offered so far, and the offset this assignment last committed. */
+  private fetchPosition: bigint;
+  private committed: bigint;
 
   constructor(
     private readonly context: PartitionContext,
@@ -77,6 +82,8 @@ export class PartitionWindows {
     this.metrics = context.metrics;
     this.logger = context.logger;
     this.now = context.now ?? Date.now;
+    this.fetchPosition = context.startOffset;
+    this.committed = context.startOffset;
   }
 
   get startOffset(): bigint {
@@ -98,8 +105,22 @@ export class PartitionWindows {
     this.firstOffered ??= entries[0]?.offset;
     return this.serial(async () => {
       for (const { offset, entry } of entries) await this.flushAll(this.assembler.add(offset, entry, this.now()));
+      if (nextOffset > this.fetchPosition) this.fetchPosition = nextOffset;
       await this.flushAll(this.assembler.passPosition(nextOffset));
       await this.flushAll(this.assembler.tick(this.now()));
+    });
+  }
+
+  /**
+   * The fetch moved to `nextOffset` over records no consumer is given (a transaction's commit marker,
+   * aborted records): kafkajs resolves such a fetch itself. Counted only when it continues from where this
+   * assignment's fetch stands (`firstOffset`), so a stale fetch from before a seek is ignored.
+   */
+  passFiltered(firstOffset: bigint, nextOffset: bigint): Promise<void> {
+    return this.serial(async () => {
+      if (firstOffset < this.fetchPosition || nextOffset <= this.fetchPosition) return;
+      this.fetchPosition = nextOffset;
+      await this.flushAll(this.assembler.passPosition(nextOffset));
     });
   }
 
@@ -120,6 +141,7 @@ export class PartitionWindows {
       this.signal.throwIfAborted();
       try {
         await work();
+        await this.commitIdle();
       } catch (error) {
         this.failure = error;
         this.close();
@@ -152,9 +174,10 @@ export class PartitionWindows {
   private async flush(window: ClosedWindow<WindowEntry>): Promise<void> {
     const { range, records } = window;
     const letters: DeadLetter[] = [];
-    const changes: { delta: StockDelta; entry: WindowEntry }[] = [];
+    const changes: { line: StockLine; entry: WindowEntry }[] = [];
     for (const entry of records) {
-      if (entry.outcome.kind === 'delta') changes.push({ delta: entry.outcome.delta, entry });
+      if (entry.outcome.kind === 'delta') changes.push({ line: entry.outcome.delta, entry });
+      else if (entry.outcome.kind === 'balance') changes.push({ line: entry.outcome.balance, entry });
       else if (entry.outcome.kind === 'poison')
         letters.push({ record: entry.record, reason: entry.outcome.reason, detail: entry.outcome.detail });
     }
@@ -162,19 +185,42 @@ export class PartitionWindows {
       this.topic,
       this.partition,
       range,
-      changes.map((change) => change.delta),
+      changes.map((change) => change.line),
       new Date(this.now()),
     );
     if (posting) {
-      await this.ports.commit(range.from, encodeMarker(range), this.signal);
+      const replayedSplit = this.context.splitWindow;
+      let split = replayedSplit !== undefined && replayedSplit.from === range.from && replayedSplit.to === range.to;
+      await this.ports.commit(range.from, encodeMarker(range, split), this.signal);
       crashPoint(erpCrashPoints.afterMarker);
-      const outcome = await this.ports.deliver(posting, this.signal);
-      this.account(posting, outcome, changes, letters);
+      if (!split) {
+        const outcome = await this.ports.deliver(posting, this.signal);
+        // One refused line must not cost the window's other lines: send them one by one instead.
+        split = outcome.kind === 'rejected' && posting.lines.length > 1;
+        if (split) {
+          this.logger.warn(
+            { postingId: posting.postingId, detail: outcome.kind === 'rejected' ? outcome.detail : '' },
+            'posting refused; sending its lines one by one',
+          );
+          await this.ports.commit(range.from, encodeMarker(range, true), this.signal);
+        } else this.account(posting, outcome, changes, letters);
+      }
+      if (split) await this.deliverLines(posting, changes, letters);
       crashPoint(erpCrashPoints.afterPosting);
     }
     await this.ports.deadLetter(letters);
     await this.ports.commit(range.to + 1n, null, this.signal);
+    this.committed = range.to + 1n;
     this.reportLag(range.to + 1n, records);
+  }
+
+  /** Sends each line of a refused posting as a posting of its own; only refused lines' records become dead letters. */
+  private async deliverLines(posting: Posting, changes: { line: StockLine; entry: WindowEntry }[], letters: DeadLetter[]): Promise<void> {
+    for (const [index, line] of posting.lines.entries()) {
+      const single: Posting = { ...posting, postingId: `${posting.postingId}/line/${index}`, lines: [line] };
+      const contributing = changes.filter((change) => change.line.sku === line.sku && change.line.warehouse === line.warehouse);
+      this.account(single, await this.ports.deliver(single, this.signal), contributing, letters);
+    }
   }
 
   private account(posting: Posting, outcome: DeliveryOutcome, changes: { entry: WindowEntry }[], letters: DeadLetter[]): void {
@@ -198,6 +244,19 @@ export class PartitionWindows {
         return;
       }
     }
+  }
+
+  /**
+   * With no window open, commits the fetch position when it is past the committed offset. A reader's
+   * transaction ends in a commit marker after its last record, which no consumer is given: without this,
+   * an idle partition's committed offset would stay one (or more) below the log end, its lag never 0.
+   * Nothing is skipped: every record below the fetch position is in a window that was flushed.
+   */
+  private async commitIdle(): Promise<void> {
+    if (this.assembler.buffered > 0 || this.assembler.replaying || this.fetchPosition <= this.committed) return;
+    await this.ports.commit(this.fetchPosition, null, this.signal);
+    this.committed = this.fetchPosition;
+    this.reportLag(this.fetchPosition, []);
   }
 
   private reportLag(committed: bigint, records: WindowEntry[]): void {

@@ -1,5 +1,5 @@
 import { netLines, postingIdOf, postingOf } from './posting-builder';
-import type { StockDelta } from './stock-delta';
+import type { StockBalance, StockDelta, StockLine } from './stock-delta';
 
 const d = (sku: string, warehouse: string, deltaOnHand: number, deltaReserved = 0): StockDelta => ({
   sku,
@@ -27,6 +27,19 @@ describe('netLines', () => {
     const deltas = [d('A', 'W1', 1), d('A', 'W1', 1)];
     netLines(deltas);
     expect(deltas).toEqual([d('A', 'W1', 1), d('A', 'W1', 1)]);
+  });
+});
+
+describe('netLines with balances (snapshot reads)', () => {
+  const b = (sku: string, onHand: number, reserved = 0): StockBalance => ({ sku, warehouse: 'W1', onHand, reserved });
+
+  it.each<[string, StockLine[], StockLine[]]>([
+    ['a balance replaces the deltas before it', [d('A', 'W1', 5), b('A', 10)], [b('A', 10)]],
+    ['deltas after a balance add to it, and it stays a balance', [b('A', 10, 1), d('A', 'W1', -3, 1)], [b('A', 7, 2)]],
+    ['the later of two balances wins (a snapshot read twice)', [b('A', 10), b('A', 10)], [b('A', 10)]],
+    ['a balance of zero is kept: it is a booking', [b('A', 0)], [b('A', 0)]],
+  ])('%s', (_name, lines, expected) => {
+    expect(netLines(lines)).toEqual(expected);
   });
 });
 

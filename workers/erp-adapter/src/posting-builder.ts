@@ -1,10 +1,10 @@
-import type { StockDelta } from './stock-delta';
+import { isBalance, type StockLine } from './stock-delta';
 import type { WindowRange } from './window-assembler';
 
-/** The body of `POST /v1/postings`: net stock changes per SKU and warehouse over one window. */
+/** The body of `POST /v1/postings`: net stock changes (or balances to set) per SKU and warehouse over one window. */
 export interface Posting {
   postingId: string;
-  lines: StockDelta[];
+  lines: StockLine[];
   window: { from: string; to: string };
   createdAt: string;
 }
@@ -18,23 +18,28 @@ export function postingIdOf(topic: string, partition: number, range: WindowRange
 }
 
 /**
- * Sums the deltas per (sku, warehouse), drops lines that net to zero (the ERP has nothing to book for
- * them), and sorts the lines, so the same records always give the same lines.
+ * Folds a window's lines, in offset order, per (sku, warehouse): deltas add up; a balance replaces what came
+ * before it, and deltas after it add to it (the result is still a balance). Delta lines that net to zero
+ * are dropped (the ERP has nothing to book for them); balance lines are kept, zero included, since setting
+ * a balance to zero is a booking. The lines are sorted, so the same records always give the same lines.
  */
-export function netLines(deltas: readonly StockDelta[]): StockDelta[] {
-  const net = new Map<string, StockDelta>();
-  for (const delta of deltas) {
-    const key = `${delta.sku}\u0000${delta.warehouse}`;
-    const line = net.get(key);
-    if (line) {
-      line.deltaOnHand += delta.deltaOnHand;
-      line.deltaReserved += delta.deltaReserved;
-    } else {
-      net.set(key, { ...delta });
-    }
+export function netLines(lines: readonly StockLine[]): StockLine[] {
+  const net = new Map<string, StockLine>();
+  for (const line of lines) {
+    const key = `${line.sku}\u0000${line.warehouse}`;
+    const previous = net.get(key);
+    if (!previous || isBalance(line)) net.set(key, { ...line });
+    else if (isBalance(previous))
+      net.set(key, { ...previous, onHand: previous.onHand + line.deltaOnHand, reserved: previous.reserved + line.deltaReserved });
+    else
+      net.set(key, {
+        ...previous,
+        deltaOnHand: previous.deltaOnHand + line.deltaOnHand,
+        deltaReserved: previous.deltaReserved + line.deltaReserved,
+      });
   }
   return [...net.values()]
-    .filter((line) => line.deltaOnHand !== 0 || line.deltaReserved !== 0)
+    .filter((line) => isBalance(line) || line.deltaOnHand !== 0 || line.deltaReserved !== 0)
     .sort((a, b) => (a.sku === b.sku ? compare(a.warehouse, b.warehouse) : compare(a.sku, b.sku)));
 }
 
@@ -47,10 +52,10 @@ export function postingOf(
   topic: string,
   partition: number,
   range: WindowRange,
-  deltas: readonly StockDelta[],
+  changes: readonly StockLine[],
   createdAt: Date,
 ): Posting | undefined {
-  const lines = netLines(deltas);
+  const lines = netLines(changes);
   if (lines.length === 0) return undefined;
   return {
     postingId: postingIdOf(topic, partition, range),

@@ -38,7 +38,11 @@ const delta = (deltaOnHand: number, deltaReserved: number): DeltaOutcome => ({
 
 describe('stockDeltaOf', () => {
   it.each<[string, ChangeEnvelope | null, DeltaOutcome | { kind: string; reason?: string }]>([
-    ['a snapshot read adds the whole row', envelope('r', null, row(10, 2)), delta(10, 2)],
+    [
+      'a snapshot read sets the balance (a re-run snapshot must not add it again)',
+      envelope('r', null, row(10, 2)),
+      { kind: 'balance', balance: { sku: 'SKU-1', warehouse: 'WH-A', onHand: 10, reserved: 2 } },
+    ],
     ['an ad-hoc re-snapshot read books nothing (already booked stock)', envelope('r', null, row(10, 2), 42n), { kind: 'none' }],
     ['an insert adds the whole row', envelope('c', null, row(5, 0)), delta(5, 0)],
     ['an update adds after − before', envelope('u', row(10, 2), row(7, 5)), delta(-3, 3)],

@@ -8,12 +8,33 @@ export interface StockDelta {
   deltaReserved: number;
 }
 
+/**
+ * The whole stock of one (sku, warehouse) as a snapshot read it: the ERP sets its balance to it (books
+ * the difference to what it holds), so a snapshot read any number of times books the opening stock once.
+ * On the wire it is told from a delta line by its fields (`onHand`/`reserved` instead of `delta…`).
+ */
+export interface StockBalance {
+  sku: string;
+  warehouse: string;
+  onHand: number;
+  reserved: number;
+}
+
+/** One line of a posting: a movement, or a balance to set. */
+export type StockLine = StockDelta | StockBalance;
+
+export function isBalance(line: StockLine): line is StockBalance {
+  return 'onHand' in line;
+}
+
 /** Bounded reasons (dead-letter `reason` label values) for a stock event the ERP can never be told about. */
-export type PoisonReason = 'no-before-image' | 'malformed' | 'truncate' | 'undecodable';
+export type PoisonReason = 'no-before-image' | 'malformed' | 'truncate' | 'undecodable' | 'invalid';
 
 /** What one consumed record means for the ERP. */
 export type DeltaOutcome =
   | { kind: 'delta'; delta: StockDelta }
+  /** A snapshot read: the balance to set, never to add (the snapshot may be read again). */
+  | { kind: 'balance'; balance: StockBalance }
   /** Nothing to book: a tombstone (the delete before it carried the change). */
   | { kind: 'none' }
   | { kind: 'poison'; reason: PoisonReason; detail: string };
@@ -44,8 +65,10 @@ function keyOf(row: Record<string, unknown> | null): { sku: string; warehouse: s
 }
 
 /**
- * The stock delta a change event carries: c/r add the new row (a snapshot read is the row's whole stock
- * appearing for the ERP), u adds after − before, d subtracts the deleted row. Updates and deletes need
+ * The stock delta a change event carries: c adds the new row, u adds after − before, d subtracts the
+ * deleted row. A snapshot read (r) is the row's whole stock, a balance: the reader re-runs the snapshot
+ * after a crash mid-snapshot, a slot reset or in `when-needed` mode, so adding it would book the opening
+ * stock again each time; setting it books it once. Updates and deletes need
  * the whole before image, which Postgres writes only with REPLICA IDENTITY FULL; without it the change
  * cannot be expressed as a delta and is a poison event (`no-before-image`) rather than a wrong booking.
  */
@@ -62,7 +85,8 @@ export function stockDeltaOf(envelope: ChangeEnvelope | null, where: string): De
   if (!key) return { kind: 'poison', reason: 'malformed', detail: `stock event at ${where} has no sku/warehouse` };
   const after = envelope.op === 'd' ? { onHand: 0, reserved: 0 } : quantitiesOf(envelope.after);
   if (!after) return { kind: 'poison', reason: 'malformed', detail: `stock event at ${where} lacks on_hand/reserved` };
-  if (envelope.op === 'c' || envelope.op === 'r') {
+  if (envelope.op === 'r') return { kind: 'balance', balance: { ...key, onHand: after.onHand, reserved: after.reserved } };
+  if (envelope.op === 'c') {
     return { kind: 'delta', delta: { ...key, deltaOnHand: after.onHand, deltaReserved: after.reserved } };
   }
   const before = quantitiesOf(envelope.before);

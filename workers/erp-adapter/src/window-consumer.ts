@@ -1,9 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
+  ChangeDecoder,
   HaltError,
-  asEnvelope,
   heartbeatWhile,
-  retry,
+  stockKeyProblem,
   watchConsumer,
   type AvroCodec,
   type DeadLetterQueue,
@@ -57,12 +57,22 @@ export class WindowConsumer {
   private readonly commitWatchers = new Set<(event: ConsumerCommitOffsetsEvent) => void>();
   private epoch = new AbortController();
   private closing: Promise<void> | undefined;
+  private readonly decoder: ChangeDecoder;
 
   private constructor(
     private readonly options: WindowConsumerOptions,
     private readonly consumer: Consumer,
     private readonly admin: Admin,
-  ) {}
+  ) {
+    this.decoder = new ChangeDecoder({
+      codec: options.codec,
+      metrics: options.metrics,
+      logger: options.logger,
+      readiness: options.readiness,
+      // The same key rule as every sink: a row no sink can key on is dead-lettered, never posted.
+      validate: (change) => stockKeyProblem(change.envelope),
+    });
+  }
 
   static async start(options: WindowConsumerOptions): Promise<WindowConsumer> {
     const consumer = options.kafka.consumer({
@@ -81,6 +91,7 @@ export class WindowConsumer {
     });
     consumer.on(consumer.events.GROUP_JOIN, () => self.newEpoch());
     consumer.on(consumer.events.COMMIT_OFFSETS, (event) => self.commitWatchers.forEach((watch) => watch(event)));
+    consumer.on(consumer.events.END_BATCH_PROCESS, (event) => self.onFilteredBatch(event.payload));
     await admin.connect();
     await consumer.connect();
     await consumer.subscribe({ topics: [options.topic], fromBeginning: true });
@@ -131,9 +142,12 @@ export class WindowConsumer {
       const chunk = batch.messages.slice(start, start + chunkSize);
       const last = start + chunkSize >= batch.messages.length ? batch.lastOffset() : chunk[chunk.length - 1]!.offset;
       try {
-        const entries = await this.decode(batch.topic, batch.partition, chunk, state.startOffset);
+        // Decoding may wait out a registry outage: heartbeat meanwhile, as during a delivery.
         await heartbeatWhile(
-          () => state.offer(entries, BigInt(last) + 1n, BigInt(batch.highWatermark)),
+          () =>
+            this.decode(batch.topic, batch.partition, chunk, state.startOffset, state.signal).then((entries) =>
+              state.offer(entries, BigInt(last) + 1n, BigInt(batch.highWatermark)),
+            ),
           heartbeat,
           this.options.heartbeatIntervalMs,
         );
@@ -145,6 +159,27 @@ export class WindowConsumer {
       resolveOffset(last);
       await heartbeat();
     }
+  }
+
+  /**
+   * A fetch that held only records no consumer is given (a commit marker, aborted records) never reaches
+   * `eachBatch`: kafkajs moves past it itself. The partition's windows learn of it here, so an idle
+   * partition's committed offset can reach the log end.
+   */
+  private onFilteredBatch(batch: {
+    topic: string;
+    partition: number;
+    batchSize: number;
+    firstOffset: string | null;
+    lastOffset: string;
+  }): void {
+    if (batch.batchSize !== 0 || batch.firstOffset === null || this.closing) return;
+    const key = `${batch.topic}:${batch.partition}`;
+    const state = this.partitions.get(key);
+    if (!state || state.failed || state.signal !== this.epoch.signal || this.reseeking.has(key)) return;
+    state
+      .passFiltered(BigInt(batch.firstOffset), BigInt(batch.lastOffset) + 1n)
+      .catch((error: unknown) => this.onPartitionFailure(state, error));
   }
 
   private async startPartition(batch: Batch, heartbeat: () => Promise<void>): Promise<PartitionWindows | undefined> {
@@ -228,6 +263,7 @@ export class WindowConsumer {
         metrics: this.options.metrics,
         logger: this.options.logger.child({ partition: key }),
         signal,
+        ...(reading.kind === 'pending' && reading.split ? { splitWindow: reading.range } : {}),
         onFailure: (error) => this.onPartitionFailure(state, error),
       },
       new WindowAssembler<WindowEntry>(this.options.limits, reading.kind === 'pending' ? reading.range : undefined),
@@ -249,34 +285,32 @@ export class WindowConsumer {
     partition: number,
     messages: KafkaMessage[],
     startOffset: bigint,
+    signal: AbortSignal,
   ): Promise<{ offset: bigint; entry: WindowEntry }[]> {
     const entries: { offset: bigint; entry: WindowEntry }[] = [];
     for (const message of messages) {
       const offset = BigInt(message.offset);
       if (offset < startOffset) continue;
-      entries.push({ offset, entry: await this.entryOf(topic, partition, message) });
+      entries.push({ offset, entry: await this.entryOf(topic, partition, message, signal) });
     }
     return entries;
   }
 
-  private async entryOf(topic: string, partition: number, message: KafkaMessage): Promise<WindowEntry> {
-    const record = { topic, partition, offset: message.offset, rawKey: message.key, rawValue: message.value };
+  /** A registry outage waits inside `decode` (never a dead letter); only a record that can never decode is poison. */
+  private async entryOf(topic: string, partition: number, message: KafkaMessage, signal: AbortSignal): Promise<WindowEntry> {
+    const record = { topic, partition, offset: message.offset, rawKey: null, rawValue: message.value };
     const where = `${topic}:${partition}@${message.offset}`;
-    if (!message.value) return { record, outcome: { kind: 'none' }, commitTsMicros: null };
-    const value = message.value;
-    try {
-      // A few quick attempts: a registry hiccup must not turn a good event into a dead letter.
-      const envelope = asEnvelope(
-        await retry(() => this.options.codec.deserialize(topic, 'value', value), { maxAttempts: 3, initialDelayMs: 200 }),
-      );
-      return { record, outcome: stockDeltaOf(envelope, where), commitTsMicros: envelope.source.commitTs };
-    } catch (error) {
+    if (!message.value) return { record: { ...record, rawKey: message.key }, outcome: { kind: 'none' }, commitTsMicros: null };
+    const decoded = await this.decoder.decode(record, signal);
+    const withKey = { ...record, rawKey: message.key };
+    if (decoded.kind === 'poison')
       return {
-        record,
-        outcome: { kind: 'poison', reason: 'undecodable', detail: `${where}: ${(error as Error).message ?? String(error)}` },
+        record: withKey,
+        outcome: { kind: 'poison', reason: decoded.letter.reason === 'invalid' ? 'invalid' : 'undecodable', detail: decoded.letter.detail },
         commitTsMicros: null,
       };
-    }
+    const envelope = decoded.change.envelope!;
+    return { record: withKey, outcome: stockDeltaOf(envelope, where), commitTsMicros: envelope.source.commitTs };
   }
 
   /**

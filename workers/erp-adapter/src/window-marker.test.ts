@@ -3,12 +3,16 @@ import { decodeMarker, encodeMarker } from './window-marker';
 describe('window marker', () => {
   it('round-trips a pending window through the offset metadata', () => {
     const metadata = encodeMarker({ from: 120n, to: 180n });
-    expect(decodeMarker(metadata, 120n)).toEqual({ kind: 'pending', range: { from: 120n, to: 180n } });
+    expect(decodeMarker(metadata, 120n)).toEqual({ kind: 'pending', range: { from: 120n, to: 180n }, split: false });
   });
 
   it('keeps offsets beyond 2^53 exact', () => {
     const big = 2n ** 60n;
-    expect(decodeMarker(encodeMarker({ from: big, to: big + 5n }), big)).toEqual({ kind: 'pending', range: { from: big, to: big + 5n } });
+    expect(decodeMarker(encodeMarker({ from: big, to: big + 5n }), big)).toEqual({
+      kind: 'pending',
+      range: { from: big, to: big + 5n },
+      split: false,
+    });
   });
 
   it.each<[string, string | null, bigint, string]>([

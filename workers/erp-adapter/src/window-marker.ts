@@ -24,13 +24,21 @@ import type { WindowRange } from './window-assembler';
  * again. A rebalance is the same as a crash for the partition's next owner, which reads the marker from
  * the group. Hence at every instant the ERP holds each window exactly once, or not yet: its postings add
  * up to the net change per SKU.
+ *
+ * A **split** window: when the ERP refuses a posting of several lines (a 4xx other than 401/403), one bad
+ * line must not cost the others, so the window is sent again one line per posting (id
+ * `<postingId>/line/<n>`, n the line's place in the sorted lines, which the same records always give).
+ * Before the first line posting the marker is committed again with `split: true`: a replay then sends the
+ * lines again, never the whole posting, which the ERP had refused and so never booked. Lines are booked at
+ * most once each; only the records of lines refused on their own are dead-lettered.
  */
-export function encodeMarker(range: WindowRange): string {
-  return JSON.stringify({ erpWindow: { from: range.from.toString(), to: range.to.toString() } });
+export function encodeMarker(range: WindowRange, split = false): string {
+  return JSON.stringify({ erpWindow: { from: range.from.toString(), to: range.to.toString(), ...(split ? { split: true } : {}) } });
 }
 
 /** What the committed metadata says about the partition's pending window. */
-export type MarkerReading = { kind: 'none' } | { kind: 'pending'; range: WindowRange } | { kind: 'invalid'; detail: string };
+export type MarkerReading =
+  { kind: 'none' } | { kind: 'pending'; range: WindowRange; split: boolean } | { kind: 'invalid'; detail: string };
 
 /**
  * Reads the marker committed with `committedOffset`. A marker whose `from` is not the committed offset
@@ -44,7 +52,7 @@ export function decodeMarker(metadata: string | null | undefined, committedOffse
   } catch {
     return { kind: 'invalid', detail: `offset metadata is not JSON: ${metadata.slice(0, 200)}` };
   }
-  const window = (parsed as { erpWindow?: { from?: unknown; to?: unknown } } | null)?.erpWindow;
+  const window = (parsed as { erpWindow?: { from?: unknown; to?: unknown; split?: unknown } } | null)?.erpWindow;
   if (typeof window?.from !== 'string' || typeof window.to !== 'string' || !/^\d+$/.test(window.from) || !/^\d+$/.test(window.to)) {
     return { kind: 'invalid', detail: `offset metadata is not an erp window marker: ${metadata.slice(0, 200)}` };
   }
@@ -52,5 +60,5 @@ export function decodeMarker(metadata: string | null | undefined, committedOffse
   if (range.from !== committedOffset || range.to < range.from) {
     return { kind: 'invalid', detail: `marker [${range.from}, ${range.to}] does not start at the committed offset ${committedOffset}` };
   }
-  return { kind: 'pending', range };
+  return { kind: 'pending', range, split: window.split === true };
 }

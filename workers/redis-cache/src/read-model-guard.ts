@@ -27,16 +27,24 @@ export class ReadModelGuard {
     );
   }
 
-  rebuild(): Promise<number> {
-    this.running ??= rebuildStock(this.redis, this.shards, this.stockTable, this.logger).finally(() => (this.running = undefined));
+  /** Rebuilds, or joins the rebuild in progress; each rebuild is logged once, at its start and its end. */
+  rebuild(reason = 'requested'): Promise<number> {
+    if (this.running) return this.running;
+    if (reason === 'requested') this.logger.info('rebuilding the read model from Postgres');
+    else this.logger.warn({ reason }, 'read model missing (cold start or flushed Redis): rebuilding from Postgres');
+    const started = Date.now();
+    this.running = rebuildStock(this.redis, this.shards, this.stockTable, this.logger)
+      .then((rows) => {
+        this.logger.info({ rows, durationMs: Date.now() - started }, 'read model rebuilt');
+        return rows;
+      })
+      .finally(() => (this.running = undefined));
     return this.running;
   }
 
   private async check(): Promise<void> {
-    if ((await this.redis.exists(cacheKeys.sentinel)) === 0) {
-      this.logger.warn('read model missing (cold start or flushed Redis): rebuilding from Postgres');
-      await this.rebuild();
-    }
+    if (this.running) return;
+    if ((await this.redis.exists(cacheKeys.sentinel)) === 0) await this.rebuild('sentinel missing');
   }
 
   stop(): void {

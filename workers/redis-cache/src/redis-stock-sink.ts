@@ -1,5 +1,3 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import {
   cacheKeys,
   dispositionOf,
@@ -12,19 +10,11 @@ import {
 } from '@inventory-cdc/shared';
 import type { Redis } from 'ioredis';
 import { stockChangeOf, type StockChange } from './stock-change';
+import { stockScript, type ApplyStock } from './stock-script';
+import { sweepShard } from './stock-sweep';
 
 /** Changes per script call: bounds the time Redis spends in one atomic script. */
 const changesPerCall = 500;
-
-const applyStockLua = readFileSync(join(__dirname, '..', 'lua', 'apply-stock.lua'), 'utf8');
-
-type ApplyStock = (numberOfKeys: number, ...keysAndArgs: (string | number)[]) => Promise<number | [number, number]>;
-
-/** Registers the script on a client (EVALSHA with a fallback to EVAL, as ioredis does for defined commands). */
-export function stockScript(redis: Redis): ApplyStock {
-  if (!('applyStock' in redis)) redis.defineCommand('applyStock', { lua: applyStockLua });
-  return (redis as unknown as { applyStock: ApplyStock }).applyStock.bind(redis);
-}
 
 /**
  * Applies stock changes to the storefront's read model. Idempotent twice over: each change is applied only
@@ -46,26 +36,58 @@ export class RedisStockSink implements ChangeSink {
     this.applyStock = stockScript(redis);
   }
 
-  async apply(changes: ConsumedChange[]): Promise<DeadLetter[]> {
+  /**
+   * Applies one batch in order. The batch-end offset is stored with the last effect, so the batch's dead
+   * letters are sent first: a crash in between repeats them (at least once), never skips them. A TRUNCATE of
+   * the stock table empties the truncated shard's warehouses at its position, between the changes before
+   * and after it.
+   */
+  async apply(
+    changes: ConsumedChange[],
+    _signal: AbortSignal,
+    deadLetter: (letters: DeadLetter[]) => Promise<void>,
+  ): Promise<DeadLetter[]> {
     const letters: DeadLetter[] = [];
-    const stock: { change: StockChange; offset: string }[] = [];
+    const steps: ({ kind: 'stock'; change: StockChange; offset: string } | { kind: 'truncate'; position: string; offset: string })[] = [];
     for (const change of changes) {
+      if (change.envelope?.op === 't' && change.positionText) {
+        steps.push({ kind: 'truncate', position: change.positionText, offset: change.offset });
+        continue;
+      }
       try {
         const parsed = stockChangeOf(change);
-        if (parsed) stock.push({ change: parsed, offset: change.offset });
+        if (parsed) steps.push({ kind: 'stock', change: parsed, offset: change.offset });
       } catch (error) {
         if (dispositionOf(error) !== 'poison') throw error;
         letters.push({ record: change, reason: 'malformed', detail: (error as Error).message });
       }
     }
+    await deadLetter(letters);
     const last = changes[changes.length - 1];
-    if (!last) return letters;
+    if (!last) return [];
     const progressKey = cacheKeys.progress(this.group, last.topic, last.partition);
-    const nextOffset = BigInt(last.offset) + 1n;
+    let pending: { change: StockChange; offset: string }[] = [];
+    for (const step of steps) {
+      if (step.kind === 'stock') {
+        pending.push(step);
+        continue;
+      }
+      // Progress up to the truncate (not past it): a crash during the sweep repeats the sweep, which is idempotent.
+      await this.applyChanges(pending, progressKey, BigInt(step.offset));
+      pending = [];
+      const removed = await sweepShard(this.redis, step.position, true);
+      this.logger.info({ position: step.position, removed }, 'stock truncated: the shard’s warehouses removed from the read model');
+    }
+    await this.applyChanges(pending, progressKey, BigInt(last.offset) + 1n);
+    return [];
+  }
+
+  /** Applies changes in script-sized chunks; the last chunk (or an empty call) stores `nextOffset`. */
+  private async applyChanges(stock: { change: StockChange; offset: string }[], progressKey: string, nextOffset: bigint): Promise<void> {
     for (let start = 0; start < stock.length || start === 0; start += changesPerCall) {
       const chunk = stock.slice(start, start + changesPerCall);
       const isLast = start + changesPerCall >= stock.length;
-      // Intermediate chunks store the offset after their own last change; the last one the batch's end.
+      // Intermediate chunks store the offset after their own last change; the last one the given end.
       const offset = isLast ? nextOffset : BigInt(chunk[chunk.length - 1]!.offset) + 1n;
       await this.applyChunk(
         chunk.map((entry) => entry.change),
@@ -74,7 +96,6 @@ export class RedisStockSink implements ChangeSink {
       );
       if (isLast) break;
     }
-    return letters;
   }
 
   private async applyChunk(chunk: StockChange[], progressKey: string, nextOffset: bigint): Promise<void> {
@@ -83,7 +104,6 @@ export class RedisStockSink implements ChangeSink {
     for (const change of chunk) args.push(change.warehouse, change.op, change.onHand, change.reserved, change.position, change.sku);
     let result = await this.applyStock(keys.length, ...keys, ...args);
     if (result === -1) {
-      this.logger.warn('the read model is gone (Redis flushed or restarted empty): rebuilding from Postgres');
       await this.onFlushed();
       result = await this.applyStock(keys.length, ...keys, ...args);
       if (result === -1) throw new Error('read model still missing after the rebuild');

@@ -2,7 +2,7 @@ import { cacheKeys, decodePosition, type Logger, type ReconcileMetrics } from '@
 import type { Redis } from 'ioredis';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { compareSlice, type DriftRow } from './audit-compare';
-import { stockScript } from './redis-stock-sink';
+import { stockScript } from './stock-script';
 import { withStockSnapshot, type SnapshotShard, type StockRowFigures } from './stock-snapshot';
 
 export interface AuditOptions {

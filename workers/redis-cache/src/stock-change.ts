@@ -13,7 +13,7 @@ export interface StockChange {
 
 /**
  * The stock change carried by a consumed record, or null for records the cache ignores (tombstones, other
- * tables, truncates — a truncate of the stock table is handled by a rebuild, see README). A stock event
+ * tables, truncates — a truncate is applied by the sink itself, see redis-stock-sink.ts). A stock event
  * without the columns the cache needs is a poison event.
  */
 export function stockChangeOf(change: ConsumedChange): StockChange | null {

@@ -1,8 +1,9 @@
 import { cacheKeys, encodePosition, readTableSnapshot, type Logger } from '@inventory-cdc/shared';
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { stockScript } from './redis-stock-sink';
+import { stockScript } from './stock-script';
 import type { SnapshotShard } from './stock-snapshot';
+import { sweepShard } from './stock-sweep';
 
 export type RebuildShard = SnapshotShard;
 
@@ -12,10 +13,13 @@ const rowsPerChunk = 2_000;
  * Re-seeds the read model from Postgres, the truth (cold start, a flushed Redis, drift repair).
  *
  * Each shard is read in a snapshot exported by a temporary replication slot (the shared snapshot procedure
- * the reader's snapshots use), so the snapshot has an exact position: it holds every transaction committed before the slot's consistent point C, and every later
+ * the reader's snapshots use), so the snapshot has an exact position: it holds every transaction committed
+ * before the slot's consistent point C, and every later
  * one reaches the cache through Kafka with a commit LSN ≥ C. The rows are written at position (C − 1, max
  * seq) through the same newer-wins script as the stream, so a rebuild never overwrites a newer value and
- * a later change is never lost. The sentinel is set only when every shard is done.
+ * a later change is never lost. Then every warehouse of the shard still holding a value from before that
+ * position is one Postgres no longer has (deleted while Redis did not hear of it) and is removed. The
+ * sentinel is set only when every shard is done.
  */
 export async function rebuildStock(
   redis: Redis,
@@ -51,7 +55,8 @@ export async function rebuildStock(
       shardRows += chunk.rows.length;
     }
     rows += shardRows;
-    logger.info({ shard: shard.id, position, rows: shardRows }, 'shard re-seeded');
+    const removed = await sweepShard(redis, position, false);
+    logger.info({ shard: shard.id, position, rows: shardRows, removed }, 'shard re-seeded');
   }
   await redis.set(cacheKeys.sentinel, new Date().toISOString());
   return rows;

@@ -6,6 +6,7 @@ import {
   createRegistryClient,
   runWorker,
   startChangeConsumer,
+  stockKeyProblem,
   stockTopicOf,
   CircuitBreaker,
   openDeadLetterQueue,
@@ -14,6 +15,7 @@ import {
 import { HttpWmsTransport } from './wms-client';
 import { wmsConfigSchema } from './wms-config';
 import { WmsDelivery } from './wms-delivery';
+import { WmsUnauthorizedError } from './wms-response';
 import { WmsStockSink } from './wms-stock-sink';
 
 /**
@@ -34,8 +36,11 @@ void runWorker({
     const deadLetters = await openDeadLetterQueue(kafka, config.topics, sinkMetrics, lifecycle);
 
     const { wms } = config;
+    // Not ready while the circuit is open: nothing reaches the WMS then (an outage, or refused credentials).
+    readiness.set('wms', true, 'circuit closed');
     const breaker = new CircuitBreaker(wms.circuit, Date.now, (state) => {
       sinkMetrics.setCircuit(state);
+      readiness.set('wms', state !== 'open', `circuit ${state}`);
       logger[state === 'open' ? 'warn' : 'info']({ circuit: state }, `WMS circuit ${state}`);
     });
     const transport = new HttpWmsTransport(wms, wms.requestTimeoutMs);
@@ -43,7 +48,9 @@ void runWorker({
     const delivery = new WmsDelivery(transport, breaker, wms.retry, {
       onRetry: (call, error, callNumber) => {
         sinkMetrics.retries.inc({ sink: sinkMetrics.sink });
-        logger.debug({ idempotencyKey: call.idempotencyKey, callNumber, err: error }, 'retrying WMS call');
+        if (error instanceof WmsUnauthorizedError)
+          logger.error({ err: error }, 'the WMS refuses the credentials (401/403): check wms.token and wms.hmacSecret; deliveries wait');
+        else logger.debug({ idempotencyKey: call.idempotencyKey, callNumber, err: error }, 'retrying WMS call');
       },
     });
 
@@ -55,6 +62,7 @@ void runWorker({
       groupId: sinkGroupIdOf(config, 'wms-adapter'),
       topics: [stockTopicOf(config.topics)],
       sink: new WmsStockSink(delivery, sinkMetrics, logger, wms.maxConcurrentSkus),
+      validate: (change) => stockKeyProblem(change.envelope),
       deadLetters,
       metrics: sinkMetrics,
       logger,

@@ -393,6 +393,38 @@ describe('wms-adapter (real wal-readers upstream, 2 shards, the reference WMS)',
     expect(await adapter.stop()).toBe(0);
   }, 120_000);
 
+  it('a refused token (401) is an outage: not ready while the circuit is open, nothing dead-lettered, all delivered once fixed', async () => {
+    // Given an adapter whose token the WMS no longer accepts (rotated), with a short retry budget.
+    const rotated = fleet.worker('wms-adapter', { ...adapterEnv, CDC__WMS__TOKEN: 'rotated-away', CDC__WMS__RETRY__BUDGET_MS: '300' });
+    running.push(() => rotated.process.kill());
+    rotated.process.start();
+    const stop = new AbortController();
+    const workload = await startWorkload(stop.signal);
+
+    // Then it holds the changes: not ready with the circuit open, and far past its budget nothing is dead-lettered.
+    await waitFor(
+      '/readyz not ready with the circuit open',
+      async () => {
+        const response = await fetch(`http://127.0.0.1:${rotated.port}/readyz`).catch(() => undefined);
+        return response?.status === 503 && (await response.text()).includes('circuit open');
+      },
+      60_000,
+      200,
+    );
+    await sleep(3_000);
+    stop.abort();
+    await Promise.all(workload);
+    expect(await scrapeMetric(rotated.port, 'cdc_sink_dead_lettered_total', { sink: 'wms-adapter' })).toBeUndefined();
+    expect(await scrapeMetric(rotated.port, 'cdc_sink_retries_total', { sink: 'wms-adapter' })).toBeGreaterThan(0);
+    await rotated.process.terminate();
+
+    // When the token is fixed, every change arrives.
+    const adapter = await startAdapter();
+    expect(await settledDifferences()).toEqual([]);
+    expect(await scrapeMetric(adapter.port, 'cdc_sink_dead_lettered_total', { sink: 'wms-adapter' })).toBeUndefined();
+    expect(await adapter.stop()).toBe(0);
+  }, 180_000);
+
   it('dead-letters the changes of a SKU the WMS refuses (400) while the other SKUs keep flowing', async () => {
     const refused = skuName(7);
     await wmsAdmin('PUT', 'faults', { rejectSkus: [refused] });
@@ -443,6 +475,28 @@ describe('wms-adapter (real wal-readers upstream, 2 shards, the reference WMS)',
     const undecodable = letters.filter((letter) => letter.headers['dlq.reason'] === 'undecodable');
     expect(undecodable).toEqual([expect.objectContaining({ value: 'not avro' })]);
     expect(await scrapeMetric(adapter.port, 'cdc_sink_dead_lettered_total', { sink: 'wms-adapter', reason: 'undecodable' })).toBe(1);
+    expect(await adapter.stop()).toBe(0);
+  }, 120_000);
+
+  it('a TRUNCATE of the stock table empties the shard’s rows in the WMS; rows written after it stay', async () => {
+    const adapter = await startAdapter();
+    expect(await settledDifferences()).toEqual([]);
+    const [first] = fleet.clients;
+    await first!.query(`truncate ${fleet.schema}.stock`);
+    await first!.query(`insert into ${fleet.schema}.stock (sku, warehouse, on_hand) values ('SKU-TRUNCATE', 'WH-A', 3)`);
+
+    const truth = await stockTruth(fleet.clients, fleet.schema);
+    const extra = async (): Promise<string[]> =>
+      (await wmsAdmin<WmsStockRow[]>('GET', 'stock')).map((row) => `${row.sku}|${row.warehouse}`).filter((key) => !truth.has(key));
+    const leftOver = await waitFor(
+      'the truncated rows gone from the WMS',
+      async () => ((await extra()).length === 0 ? [] : undefined),
+      60_000,
+      250,
+    ).catch(extra);
+    expect(leftOver).toEqual([]);
+    expect(await settledDifferences()).toEqual([]);
+    expect(await scrapeMetric(adapter.port, 'cdc_sink_dead_lettered_total', { sink: 'wms-adapter' })).toBeUndefined();
     expect(await adapter.stop()).toBe(0);
   }, 120_000);
 });

@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { PoisonEventError, type ChangeEnvelope, type ConsumedChange } from '@inventory-cdc/shared';
-import { isoFromMicros, wmsCallOf, wmsRequestOf, type WmsCall } from './wms-call';
+import { isoFromMicros, wmsCallOf, wmsRequestOf, wmsTruncateCallOf, type WmsCall } from './wms-call';
 
 const position = '0001:0000000001a2b3c4:00000002';
 const commitTs = 1_764_121_965_123_456n; // 2025-11-26T01:52:45.123456Z
@@ -139,5 +139,28 @@ describe('wmsRequestOf', () => {
     const later = wmsRequestOf(redelivered, endpoint, { ...attempt, timestampSeconds: attempt.timestampSeconds + 5 });
     expect(later.body).toBe(wmsRequestOf(call, endpoint, attempt).body);
     expect(later.headers['idempotency-key']).toBe(call.idempotencyKey);
+  });
+});
+
+describe('wmsTruncateCallOf', () => {
+  it('turns a TRUNCATE of the stock table into a truncation call keyed by its position', () => {
+    const call = wmsTruncateCallOf(consumed({ op: 't' }))!;
+    expect(call).toEqual({
+      idempotencyKey: `wms-${position}`,
+      truncation: { op: 't', shard: 1, position, commitTs: '2025-11-26T01:52:45.123456Z' },
+      commitTsMicros: commitTs,
+    });
+    const attempt = { path: '/v1/stock-changes', timestampSeconds: 1_790_000_000, nonce: 'n0nce-truncate' };
+    expect(JSON.parse(wmsRequestOf(call, { token: 't', hmacSecret: 's' }, attempt).body)).toEqual({
+      op: 't',
+      shard: 1,
+      position,
+      commitTs: '2025-11-26T01:52:45.123456Z',
+    });
+  });
+
+  it('is null for any other record', () => {
+    expect(wmsTruncateCallOf(consumed({ op: 'u', after: row(1, 0) }))).toBeNull();
+    expect(wmsTruncateCallOf(consumed(null))).toBeNull();
   });
 });

@@ -26,6 +26,29 @@ export interface WmsCall {
   commitTsMicros: bigint;
 }
 
+/**
+ * The body of a TRUNCATE of the stock table, posted to the same path: `{ op: 't', shard, position, commitTs }`.
+ * The WMS removes every row of that shard whose position is older than `position` (a row lives in one shard,
+ * and the position's first field names it); rows written after the truncate stay.
+ */
+export interface WmsStockTruncation {
+  op: 't';
+  shard: number;
+  position: string;
+  commitTs: string;
+}
+
+/** One WMS call for a truncate event. */
+export interface WmsTruncateCall {
+  /** `wms-<source position>`, as for a change. */
+  idempotencyKey: string;
+  truncation: WmsStockTruncation;
+  commitTsMicros: bigint;
+}
+
+/** Any call the adapter sends. */
+export type WmsAnyCall = WmsCall | WmsTruncateCall;
+
 /** Where and how a call is sent: everything but the transport. */
 export interface WmsEndpoint {
   baseUrl: string;
@@ -99,14 +122,24 @@ export interface WmsAttempt {
   nonce: string;
 }
 
+/** The WMS call of a TRUNCATE of the stock table, or null for any other record. */
+export function wmsTruncateCallOf(change: ConsumedChange): WmsTruncateCall | null {
+  const envelope = change.envelope;
+  if (envelope?.op !== 't' || !change.positionText || envelope.source.table !== 'stock') return null;
+  return {
+    idempotencyKey: `wms-${change.positionText}`,
+    truncation: { op: 't', shard: envelope.source.shard, position: change.positionText, commitTs: isoFromMicros(envelope.source.commitTs) },
+    commitTsMicros: envelope.source.commitTs,
+  };
+}
+
 /**
  * The HTTP request for one attempt of a call. The body is serialised once, here, and never re-encoded by
  * the transport: the signature (see `shared/src/request-signature.ts`) covers the exact bytes sent, with
  * the method, the target, the idempotency key and the attempt's timestamp and nonce.
  */
-export function wmsRequestOf(call: WmsCall, endpoint: Omit<WmsEndpoint, 'baseUrl'>, attempt: WmsAttempt): WmsRequest {
-  const { sku, warehouse, onHand, reserved, available, position, op, commitTs } = call.change;
-  const body = JSON.stringify({ sku, warehouse, onHand, reserved, available, position, op, commitTs });
+export function wmsRequestOf(call: WmsAnyCall, endpoint: Omit<WmsEndpoint, 'baseUrl'>, attempt: WmsAttempt): WmsRequest {
+  const body = 'truncation' in call ? truncationBody(call.truncation) : changeBody(call.change);
   const signed = { method: 'POST', idempotencyKey: call.idempotencyKey, ...attempt, body };
   return {
     headers: {
@@ -116,4 +149,12 @@ export function wmsRequestOf(call: WmsCall, endpoint: Omit<WmsEndpoint, 'baseUrl
     },
     body,
   };
+}
+
+function changeBody({ sku, warehouse, onHand, reserved, available, position, op, commitTs }: WmsStockChange): string {
+  return JSON.stringify({ sku, warehouse, onHand, reserved, available, position, op, commitTs });
+}
+
+function truncationBody({ op, shard, position, commitTs }: WmsStockTruncation): string {
+  return JSON.stringify({ op, shard, position, commitTs });
 }

@@ -1,7 +1,7 @@
 import { HttpCallError, HttpOrigin, type HttpAnswer } from '@inventory-cdc/shared';
 import { randomUUID } from 'node:crypto';
-import { wmsRequestOf, wmsStockChangesPath, type WmsCall, type WmsEndpoint } from './wms-call';
-import { classifyResponse, WmsRejectedError, WmsUnavailableError } from './wms-response';
+import { wmsRequestOf, wmsStockChangesPath, type WmsAnyCall, type WmsEndpoint } from './wms-call';
+import { classifyResponse, WmsRejectedError, WmsUnauthorizedError, WmsUnavailableError } from './wms-response';
 
 /**
  * Sends one call to the WMS, once (no retries here). Resolves with `applied` or `duplicate`; throws
@@ -9,7 +9,7 @@ import { classifyResponse, WmsRejectedError, WmsUnavailableError } from './wms-r
  * `WmsRejectedError` for a permanent refusal. Aborting `signal` aborts the call with the signal's reason.
  */
 export interface WmsTransport {
-  send(call: WmsCall, signal: AbortSignal): Promise<'applied' | 'duplicate'>;
+  send(call: WmsAnyCall, signal: AbortSignal): Promise<'applied' | 'duplicate'>;
 }
 
 /** The WMS over HTTP: keep-alive connections pooled for its origin; every call has its own deadline. */
@@ -24,7 +24,7 @@ export class HttpWmsTransport implements WmsTransport {
     this.origin = new HttpOrigin(endpoint.baseUrl);
   }
 
-  async send(call: WmsCall, signal: AbortSignal): Promise<'applied' | 'duplicate'> {
+  async send(call: WmsAnyCall, signal: AbortSignal): Promise<'applied' | 'duplicate'> {
     const path = this.origin.targetOf(wmsStockChangesPath);
     const request = wmsRequestOf(call, this.endpoint, { path, timestampSeconds: Math.floor(this.clock() / 1000), nonce: randomUUID() });
     let answer: HttpAnswer;
@@ -42,6 +42,8 @@ export class HttpWmsTransport implements WmsTransport {
         return verdict.kind;
       case 'unavailable':
         throw new WmsUnavailableError(verdict.detail, verdict.retryAfterMs);
+      case 'unauthorized':
+        throw new WmsUnauthorizedError(verdict.detail, undefined);
       case 'rejected':
         throw new WmsRejectedError(verdict.detail);
     }

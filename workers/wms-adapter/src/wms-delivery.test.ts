@@ -2,7 +2,7 @@ import { CircuitBreaker } from '@inventory-cdc/shared';
 import type { WmsCall } from './wms-call';
 import type { WmsTransport } from './wms-client';
 import { WmsDelivery, type DeliveryRetryOptions } from './wms-delivery';
-import { WmsRejectedError, WmsUnavailableError } from './wms-response';
+import { WmsRejectedError, WmsUnauthorizedError, WmsUnavailableError } from './wms-response';
 
 const call: WmsCall = {
   idempotencyKey: 'wms-0000:0000000000000001:00000000',
@@ -19,7 +19,7 @@ const call: WmsCall = {
   commitTsMicros: 0n,
 };
 
-type Step = 'applied' | 'duplicate' | 'unavailable' | 'rejected' | { retryAfterMs: number };
+type Step = 'applied' | 'duplicate' | 'unavailable' | 'rejected' | 'unauthorized' | { retryAfterMs: number };
 
 /** A WMS that answers the scripted steps in turn (the last one forever) and records when it was called. */
 function scriptedWms(steps: Step[]): WmsTransport & { calls: number[] } {
@@ -31,6 +31,7 @@ function scriptedWms(steps: Step[]): WmsTransport & { calls: number[] } {
       calls.push(Date.now());
       if (step === 'applied' || step === 'duplicate') return step;
       if (step === 'rejected') throw new WmsRejectedError('HTTP 400: {"error":"sku rejected"}');
+      if (step === 'unauthorized') throw new WmsUnauthorizedError('HTTP 401: {"error":"bad token"}', undefined);
       if (step === 'unavailable') throw new WmsUnavailableError('HTTP 500: {"error":"injected error"}', undefined);
       throw new WmsUnavailableError('HTTP 429: {}', step.retryAfterMs);
     },
@@ -120,5 +121,20 @@ describe('WmsDelivery', () => {
     const abort = new AbortController();
     setTimeout(() => abort.abort(new Error('stopping')), 30);
     await expect(delivery.deliver(call, abort.signal)).rejects.toThrow('stopping');
+  });
+
+  it('waits out refused credentials (401) past its retry budget, circuit open meanwhile, and never dead-letters', async () => {
+    const steps: Step[] = Array.from({ length: 12 }, () => 'unauthorized' as const);
+    const { delivery, wms, states } = setup(
+      [...steps, 'applied'],
+      { initialDelayMs: 5, maxDelayMs: 20, budgetMs: 1 },
+      {
+        failureThreshold: 3,
+        openMs: 30,
+      },
+    );
+    await expect(delivery.deliver(call, never)).resolves.toEqual({ kind: 'applied' });
+    expect(wms.calls).toHaveLength(13);
+    expect(states).toContain('open');
   });
 });

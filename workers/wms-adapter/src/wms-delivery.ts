@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { retry, RetryExhaustedError, type CallOutcome, type CircuitBreaker } from '@inventory-cdc/shared';
-import type { WmsCall } from './wms-call';
+import type { WmsAnyCall } from './wms-call';
 import type { WmsTransport } from './wms-client';
-import { CircuitOpenError, WmsRejectedError, WmsUnavailableError } from './wms-response';
+import { CircuitOpenError, WmsRejectedError, WmsUnauthorizedError, WmsUnavailableError } from './wms-response';
 
 export interface DeliveryRetryOptions {
   /** First backoff delay in ms. */
@@ -19,7 +19,7 @@ export type DeliveryOutcome =
 
 export interface DeliveryHooks {
   /** Before each repeated call for one event (the retries metric, a log line); `error` is the last call's. */
-  onRetry(call: WmsCall, error: unknown, callNumber: number): void;
+  onRetry(call: WmsAnyCall, error: unknown, callNumber: number): void;
 }
 
 function circuitOutcomeOf(error: unknown): CallOutcome {
@@ -47,7 +47,7 @@ export class WmsDelivery {
     private readonly clock: () => number = Date.now,
   ) {}
 
-  async deliver(call: WmsCall, signal: AbortSignal): Promise<DeliveryOutcome> {
+  async deliver(call: WmsAnyCall, signal: AbortSignal): Promise<DeliveryOutcome> {
     const state: AttemptState = { calls: 0, lastError: undefined };
     let spentMs = 0;
     for (;;) {
@@ -68,6 +68,11 @@ export class WmsDelivery {
         if (signal.aborted) throw signal.reason ?? error;
         if (error instanceof CircuitOpenError) continue;
         if (error instanceof WmsRejectedError) return { kind: 'dead-letter', reason: 'rejected', detail: error.detail };
+        // Refused credentials are the WMS's outage, not this event's: keep waiting on the circuit, budget afresh.
+        if (error instanceof RetryExhaustedError && error.cause instanceof WmsUnauthorizedError) {
+          spentMs = 0;
+          continue;
+        }
         if (error instanceof RetryExhaustedError) {
           const last = error.cause instanceof WmsUnavailableError ? error.cause.detail : String(error.cause);
           return {
@@ -82,7 +87,7 @@ export class WmsDelivery {
   }
 
   /** One call under a circuit permit; throws `CircuitOpenError` without calling when the circuit refuses. */
-  private async attempt(call: WmsCall, state: AttemptState, signal: AbortSignal): Promise<'applied' | 'duplicate'> {
+  private async attempt(call: WmsAnyCall, state: AttemptState, signal: AbortSignal): Promise<'applied' | 'duplicate'> {
     const admission = this.breaker.tryAcquire();
     if (!admission.admitted) throw new CircuitOpenError(admission.waitMs);
     if (state.calls++ > 0) this.hooks.onRetry(call, state.lastError, state.calls);

@@ -1,5 +1,12 @@
 import { dispositionOf } from '@inventory-cdc/shared';
-import { CircuitOpenError, classifyResponse, WmsRejectedError, WmsUnavailableError, type WmsVerdict } from './wms-response';
+import {
+  CircuitOpenError,
+  classifyResponse,
+  WmsRejectedError,
+  WmsUnauthorizedError,
+  WmsUnavailableError,
+  type WmsVerdict,
+} from './wms-response';
 
 const now = Date.parse('2026-11-26T02:00:00Z');
 
@@ -21,7 +28,8 @@ describe('classifyResponse', () => {
     [429, '{"error":"rate limited"}', '1', { kind: 'unavailable', detail: 'HTTP 429: {"error":"rate limited"}', retryAfterMs: 1_000 }],
     [408, '', null, { kind: 'unavailable', detail: 'HTTP 408: ', retryAfterMs: undefined }],
     [400, '{"error":"sku rejected"}', null, { kind: 'rejected', detail: 'HTTP 400: {"error":"sku rejected"}' }],
-    [401, '{"error":"bad signature"}', null, { kind: 'rejected', detail: 'HTTP 401: {"error":"bad signature"}' }],
+    [401, '{"error":"bad signature"}', null, { kind: 'unauthorized', detail: 'HTTP 401: {"error":"bad signature"}' }],
+    [403, '{"error":"forbidden"}', null, { kind: 'unauthorized', detail: 'HTTP 403: {"error":"forbidden"}' }],
     [404, '', null, { kind: 'rejected', detail: 'HTTP 404: ' }],
     [409, '{}', null, { kind: 'rejected', detail: 'HTTP 409: {}' }],
     [302, '', null, { kind: 'rejected', detail: 'HTTP 302: ' }],
@@ -40,5 +48,7 @@ describe('error classes', () => {
     expect(dispositionOf(new WmsUnavailableError('timeout', undefined))).toBe('retryable');
     expect(dispositionOf(new CircuitOpenError(10))).toBe('retryable');
     expect(dispositionOf(new WmsRejectedError('HTTP 400: {}'))).toBe('poison');
+    expect(dispositionOf(new WmsUnauthorizedError('HTTP 401: {}', undefined))).toBe('retryable');
+    expect(new WmsUnauthorizedError('HTTP 401: {}', undefined).kind).toBe('wms_unauthorized');
   });
 });

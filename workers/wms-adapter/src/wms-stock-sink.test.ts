@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createLogger, FleetMetrics, SinkMetrics, type ChangeEnvelope, type ConsumedChange } from '@inventory-cdc/shared';
-import type { WmsCall } from './wms-call';
+import type { WmsAnyCall, WmsCall } from './wms-call';
 import type { DeliveryOutcome } from './wms-delivery';
 import { WmsStockSink } from './wms-stock-sink';
 
@@ -147,5 +147,32 @@ describe('WmsStockSink', () => {
     const { sink } = sinkWith(failing as ReturnType<typeof recordingDelivery>, 2);
     await expect(sink.apply([update('A'), update('B'), update('A', 5, 'WH-B')], never)).rejects.toThrow('stopping');
     expect(delivery.order.filter((entry) => entry.startsWith('A@'))).toHaveLength(2);
+  });
+
+  it('sends a TRUNCATE after every change before it and before every change after it', async () => {
+    const truncate = update('A');
+    truncate.envelope = { ...truncate.envelope!, op: 't', before: null, after: null };
+    const batch = [update('A'), update('B'), truncate, update('A'), update('C')];
+    const order: string[] = [];
+    const delivery = {
+      deliver: async (call: WmsAnyCall): Promise<DeliveryOutcome> => {
+        await sleep(1 + Math.floor(Math.random() * 3));
+        order.push(
+          'truncation' in call ? `truncate@${call.truncation.position.slice(-2)}` : `${call.change.sku}@${call.change.position.slice(-2)}`,
+        );
+        return { kind: 'applied' };
+      },
+    };
+    const sink = new WmsStockSink(
+      delivery,
+      new SinkMetrics(new FleetMetrics('test'), 'wms-adapter'),
+      createLogger({ service: 'test', level: 'silent' }),
+      4,
+    );
+    await expect(sink.apply(batch, never)).resolves.toEqual([]);
+    const at = (change: ConsumedChange): string => change.positionText!.slice(-2);
+    expect(order.slice(0, 2).sort()).toEqual([`A@${at(batch[0]!)}`, `B@${at(batch[1]!)}`]);
+    expect(order[2]).toBe(`truncate@${at(truncate)}`);
+    expect(order.slice(3).sort()).toEqual([`A@${at(batch[3]!)}`, `C@${at(batch[4]!)}`]);
   });
 });

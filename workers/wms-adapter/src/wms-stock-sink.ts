@@ -9,7 +9,7 @@ import {
 } from '@inventory-cdc/shared';
 import { coalesceByRow, type RowChanges } from './row-coalescing';
 import { forEachBounded, lanesBySku } from './sku-lanes';
-import { wmsCallOf, type WmsCall } from './wms-call';
+import { wmsCallOf, wmsTruncateCallOf, type WmsCall } from './wms-call';
 import type { WmsDelivery } from './wms-delivery';
 
 interface PendingCall {
@@ -47,8 +47,17 @@ export class WmsStockSink implements ChangeSink {
 
   async apply(changes: ConsumedChange[], signal: AbortSignal): Promise<DeadLetter[]> {
     const letters: DeadLetter[] = [];
-    const pending: PendingCall[] = [];
+    let pending: PendingCall[] = [];
     for (const change of changes) {
+      // A truncate waits for every change before it, and every change after it waits for the truncate.
+      const truncate = wmsTruncateCallOf(change);
+      if (truncate) {
+        await this.deliverLanes(pending, signal, letters);
+        pending = [];
+        const outcome = await this.delivery.deliver(truncate, signal);
+        if (outcome.kind === 'dead-letter') letters.push({ record: change, reason: outcome.reason, detail: outcome.detail });
+        continue;
+      }
       try {
         const call = wmsCallOf(change);
         if (call) pending.push({ change, call });
@@ -57,6 +66,12 @@ export class WmsStockSink implements ChangeSink {
         letters.push({ record: change, reason: 'malformed', detail: (error as Error).message });
       }
     }
+    await this.deliverLanes(pending, signal, letters);
+    return letters;
+  }
+
+  /** Delivers the newest change of each row (coalesced within what was fetched), rows of one SKU in order. */
+  private async deliverLanes(pending: PendingCall[], signal: AbortSignal, letters: DeadLetter[]): Promise<void> {
     const rows = coalesceByRow(pending, ({ call }) => `${call.change.sku}\u0000${call.change.warehouse}`);
     const lanes = lanesBySku(rows, (row) => row.newest.call.change.sku);
     await forEachBounded(lanes, this.maxConcurrentSkus, async (lane) => {
@@ -66,7 +81,6 @@ export class WmsStockSink implements ChangeSink {
         crashPoint(wmsCrashPoints.afterCall);
       }
     });
-    return letters;
   }
 
   private async deliver(row: RowChanges<PendingCall>, signal: AbortSignal): Promise<DeadLetter | undefined> {

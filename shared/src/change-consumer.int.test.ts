@@ -1,0 +1,205 @@
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import type { Admin, Kafka } from 'kafkajs';
+import pino from 'pino';
+import type { ConsumedChange } from './change-event';
+import { startChangeConsumer, type ChangeSink } from './change-consumer';
+import { openDeadLetterQueue } from './dead-letter';
+import { createKafka, ensureTopics } from './kafka-client';
+import { MetricNames } from './metric-names';
+import { FleetMetrics } from './metrics-registry';
+import { Readiness } from './readiness';
+import { AvroCodec, createRegistryClient } from './schema-registry';
+import { SinkMetrics } from './sink-metrics';
+import { testStackEndpoints, uniqueName, waitFor } from './testing';
+
+const logger = pino({ level: process.env.TEST_LOG ?? 'silent' });
+
+/** The smallest value `asEnvelope` accepts: an op and a source position. */
+const envelopeSchema = {
+  type: 'record',
+  name: 'Envelope',
+  namespace: 'inventory.test',
+  fields: [
+    { name: 'op', type: 'string' },
+    {
+      name: 'source',
+      type: {
+        type: 'record',
+        name: 'Source',
+        fields: [
+          { name: 'shard', type: 'int' },
+          { name: 'lsn', type: 'long' },
+          { name: 'seq', type: 'long' },
+          { name: 'commitTs', type: 'long' },
+        ],
+      },
+    },
+  ],
+};
+
+/**
+ * A TCP forwarder to the real registry that can be closed: while closed its port refuses connections, as a
+ * registry that is down does. No HTTP answer is made up; when open, every byte is the registry's.
+ */
+class RegistryDoor {
+  private server: Server | undefined;
+  private readonly sockets = new Set<Socket>();
+  port = 0;
+
+  constructor(private readonly target: URL) {}
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}${this.target.pathname}`;
+  }
+
+  /** Picks a free port and leaves it closed. */
+  async reserve(): Promise<void> {
+    await this.open();
+    await this.close();
+  }
+
+  async open(): Promise<void> {
+    const server = createServer((client) => {
+      const upstream = connect(Number(this.target.port), this.target.hostname);
+      for (const socket of [client, upstream]) {
+        this.sockets.add(socket);
+        socket.on('error', () => undefined);
+        socket.on('close', () => this.sockets.delete(socket));
+      }
+      client.pipe(upstream).pipe(client);
+      client.on('close', () => upstream.destroy());
+      upstream.on('close', () => client.destroy());
+    });
+    await new Promise<void>((resolve) => server.listen(this.port, '127.0.0.1', resolve));
+    this.port = (server.address() as AddressInfo).port;
+    this.server = server;
+  }
+
+  async close(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    this.sockets.forEach((socket) => socket.destroy());
+    await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+  }
+}
+
+async function counterValue(metrics: FleetMetrics, name: string): Promise<number> {
+  const metric = (await metrics.registry.getMetricsAsJSON()).find((entry) => entry.name === name);
+  return (metric?.values ?? []).reduce((sum, value) => sum + Number(value.value), 0);
+}
+
+async function highWatermark(admin: Admin, topic: string): Promise<number> {
+  const offsets = await admin.fetchTopicOffsets(topic);
+  return offsets.reduce((sum, partition) => sum + Number(partition.high), 0);
+}
+
+async function committedOffset(admin: Admin, groupId: string, topic: string): Promise<number> {
+  const [entry] = await admin.fetchOffsets({ groupId, topics: [topic] });
+  return Number(entry?.partitions[0]?.offset ?? -1);
+}
+
+describe('change consumer: a registry outage is waited out, only undecodable bytes are dead-lettered', () => {
+  let kafka: Kafka;
+  let admin: Admin;
+  let writer: AvroCodec;
+
+  beforeAll(async () => {
+    const endpoints = testStackEndpoints();
+    kafka = createKafka(
+      { brokers: endpoints.kafkaBrokers, ssl: false, connectionTimeoutMs: 3_000, requestTimeoutMs: 30_000 },
+      'decode-test',
+      logger,
+    );
+    admin = kafka.admin();
+    await admin.connect();
+    writer = new AvroCodec(createRegistryClient({ url: endpoints.registryUrl, compatibility: 'BACKWARD' }));
+  });
+
+  afterAll(async () => {
+    await admin.disconnect();
+    await writer.close();
+  });
+
+  it('holds the partition while the registry refuses connections or does not know an id, and dead-letters only a bad record', async () => {
+    const prefix = uniqueName('decode');
+    const topic = `${prefix}.inventory.stock`;
+    const groupId = `${prefix}.test-sink`;
+    await ensureTopics(kafka, [{ topic, numPartitions: 1 }]);
+    const schemaId = await writer.register(`${topic}-value`, envelopeSchema);
+    const event = (lsn: bigint) =>
+      writer.serialize(topic, 'value', schemaId, { op: 'u', source: { shard: 0, lsn, seq: 0n, commitTs: BigInt(Date.now()) * 1000n } });
+    const producer = kafka.producer();
+    await producer.connect();
+    const produce = async (value: Buffer) => void (await producer.send({ topic, messages: [{ key: null, value }] }));
+
+    const door = new RegistryDoor(new URL(testStackEndpoints().registryUrl));
+    await door.reserve();
+    const metrics = new FleetMetrics('decode-test');
+    const sinkMetrics = new SinkMetrics(metrics, 'test-sink');
+    const readiness = new Readiness();
+    const applied: ConsumedChange[] = [];
+    const sink: ChangeSink = { apply: async (changes) => (applied.push(...changes), []) };
+    const stops: (() => Promise<void>)[] = [];
+    const deadLetters = await openDeadLetterQueue(kafka, { prefix, stockSchema: 'inventory' }, sinkMetrics, {
+      onStop: (_name, stop) => void stops.push(async () => void (await stop())),
+    });
+    const reader = new AvroCodec(createRegistryClient({ url: door.url, compatibility: 'BACKWARD' }));
+    const abort = new AbortController();
+    const waits = () => counterValue(metrics, MetricNames.sinkRegistryWaits);
+
+    await produce(await event(1n));
+    const consumer = await startChangeConsumer({
+      kafka,
+      codec: reader,
+      groupId,
+      topics: [topic],
+      sink,
+      deadLetters,
+      metrics: sinkMetrics,
+      logger,
+      readiness,
+      signal: abort.signal,
+      partitionsConsumedConcurrently: 1,
+      heartbeatIntervalMs: 1_000,
+    });
+    try {
+      // Given a registry that refuses connections: the record waits, the worker is not ready.
+      await waitFor('a second registry wait', async () => (await waits()) >= 2, 60_000);
+      expect(readiness.report().checks['registry']).toMatchObject({ ok: false });
+      expect(applied).toHaveLength(0);
+      expect(await highWatermark(admin, deadLetters.topic)).toBe(0);
+      expect(await committedOffset(admin, groupId, topic)).toBe(-1);
+
+      // When it answers again, the held record is applied and committed, nothing dead-lettered.
+      await door.open();
+      await waitFor('the held record applied', () => applied.length === 1, 60_000);
+      await waitFor('offset 1 committed', async () => (await committedOffset(admin, groupId, topic)) === 1);
+      expect(readiness.report().checks['registry']).toMatchObject({ ok: true });
+
+      // A record that can never be decoded (bad magic byte, truncated Avro) is dead-lettered and passed.
+      await produce(Buffer.from([1, 0, 0, 0, 1, 2]));
+      await produce((await event(2n)).subarray(0, 8));
+      await waitFor('two dead letters', async () => (await highWatermark(admin, deadLetters.topic)) === 2, 30_000);
+      await waitFor('offset 3 committed', async () => (await committedOffset(admin, groupId, topic)) === 3);
+
+      // A schema id the registry does not know (40403: restarted empty, or behind) is an outage, not poison.
+      const unknownId = (await event(3n)).subarray(0);
+      unknownId.writeUInt32BE(0x7ffffff0, 1);
+      const before = await waits();
+      await produce(unknownId);
+      await waitFor('waits for the unknown id', async () => (await waits()) >= before + 3, 60_000);
+      expect(readiness.report().checks['registry']).toMatchObject({ ok: false });
+      expect(await highWatermark(admin, deadLetters.topic)).toBe(2);
+      expect(await committedOffset(admin, groupId, topic)).toBe(3);
+      expect(applied).toHaveLength(1);
+    } finally {
+      abort.abort();
+      await consumer.disconnect();
+      await producer.disconnect();
+      await reader.close();
+      await door.close();
+      for (const stop of stops) await stop();
+    }
+  }, 180_000);
+});
