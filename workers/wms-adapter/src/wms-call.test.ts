@@ -150,7 +150,7 @@ describe('wmsTruncateCallOf', () => {
       truncation: { op: 't', shard: 1, position, commitTs: '2025-11-26T01:52:45.123456Z' },
       commitTsMicros: commitTs,
     });
-    const attempt = { path: '/v1/stock-changes', timestampSeconds: 1_790_000_000, nonce: 'n0nce-truncate' };
+    const attempt = { path: '/v1/stock-changes', timestampSeconds: 1_790_000_000, nonce: 'n0nce-truncate-0123' };
     expect(JSON.parse(wmsRequestOf(call, { token: 't', hmacSecret: 's' }, attempt).body)).toEqual({
       op: 't',
       shard: 1,
