@@ -380,7 +380,8 @@ describe('reference receivers', () => {
       window: { from: '0', to: '9' },
       createdAt: new Date().toISOString(),
     });
-    const post = (body: unknown): Promise<Reply> => send(erp.port, '/v1/postings', { body });
+    const post = (body: unknown): Promise<Reply> =>
+      send(erp.port, '/v1/postings', { body, headers: { 'idempotency-key': (body as { postingId: string }).postingId } });
     const opening = [
       { sku: 'SKU-1', warehouse: 'WH-A', onHand: 10, reserved: 2 },
       { sku: 'SKU-2', warehouse: 'WH-A', onHand: 0, reserved: 0 },
