@@ -4,7 +4,9 @@ import type { Redis } from 'ioredis';
 /**
  * What the redis-cache worker needs, and no more: its keys (`cdc:*`: stock hashes, progress, sentinel), its
  * notification channels, the commands its client and its Lua script (workers/redis-cache/lua) run, and
- * INFO for ioredis' ready check. No CONFIG (it would reveal other users' settings), no KEYS/SCAN/FLUSH*.
+ * INFO for ioredis' ready check, and SCAN for the rare sweeps (a rebuild or a TRUNCATE removes the rows
+ * Postgres no longer has; stock hashes are not indexed by shard). No CONFIG (it would reveal other users'
+ * settings), no KEYS/FLUSH*.
  */
 export const redisCacheAclRules = [
   'resetkeys',
@@ -27,6 +29,7 @@ export const redisCacheAclRules = [
   '+hset',
   '+hdel',
   '+publish',
+  '+scan',
 ] as const;
 
 /**

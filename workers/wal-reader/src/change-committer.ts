@@ -104,6 +104,11 @@ export class ChangeCommitter {
     return this.durable;
   }
 
+  /** Encoded bytes gathered for the next Kafka commit (the buffered-bytes gauge). */
+  get gatheredBytes(): number {
+    return this.building.bytes;
+  }
+
   /** Nothing gathered, sending or committing: everything delivered so far is durable. */
   get idle(): boolean {
     return !this.inFlight && !this.building.open && this.building.bytes === 0 && this.building.commitLsn === 0n;

@@ -21,6 +21,8 @@ export interface ReaderLoopParts {
   committer: ChangeCommitter;
   signals: Pick<SnapshotSignals, 'onTransaction'>;
   logger: Logger;
+  /** Told, after each batch of events, the bytes gathered and not yet committed to Kafka. */
+  reportGathered: (bytes: number) => void;
 }
 
 /**
@@ -54,6 +56,7 @@ export class ReaderLoop {
       for (const event of events) if (event.kind === 'message') await this.onMessage(event, nowMs);
       this.parts.encoder.countEvents();
       committer.commitIfDue();
+      this.parts.reportGathered(committer.gatheredBytes);
     }
   }
 

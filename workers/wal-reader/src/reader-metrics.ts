@@ -93,7 +93,7 @@ export class ReaderMetrics {
     });
     this.bufferedBytes = new Gauge({
       name: MetricNames.readerBufferedBytes,
-      help: 'Encoded bytes not yet taken by Kafka',
+      help: 'Encoded bytes gathered for the next Kafka commit',
       labelNames: shardLabel,
       registers,
     });
@@ -123,5 +123,6 @@ export class ReaderMetrics {
     });
     for (const metric of [this.transactions, this.bytes, this.heartbeats]) metric.inc({ shard }, 0);
     this.leader.set({ shard }, 0);
+    this.bufferedBytes.set({ shard }, 0);
   }
 }

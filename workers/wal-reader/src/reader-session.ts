@@ -247,7 +247,18 @@ export class ReaderSession {
     this.source.start();
     readiness.set('replication', true, `streaming slot ${this.names.slot}`);
     try {
-      await new ReaderLoop({ mailbox: this.mailbox, assembler, catalog, encoder, boundaries, committer, signals, logger }).run();
+      const shard = { shard: this.deps.metrics.shard };
+      await new ReaderLoop({
+        mailbox: this.mailbox,
+        assembler,
+        catalog,
+        encoder,
+        boundaries,
+        committer,
+        signals,
+        logger,
+        reportGathered: (bytes) => this.deps.metrics.bufferedBytes.set(shard, bytes),
+      }).run();
     } finally {
       readiness.set('replication', false, 'not streaming');
     }
