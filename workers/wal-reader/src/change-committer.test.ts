@@ -85,10 +85,10 @@ describe('ChangeCommitter', () => {
     await committer.add(0x100n, 1n, [record('a')], true);
     committer.commitIfDue();
     await flushMicrotasks();
-    expect(producer.log).toEqual(['send a,progress@100', 'confirm']);
+    expect(producer.log).toEqual(['confirm', 'send a,progress@100']);
     expect(acknowledged).toEqual([]);
     await producer.completeCommit();
-    expect(producer.log).toEqual(['send a,progress@100', 'confirm', 'commit', 'ack 100']);
+    expect(producer.log).toEqual(['confirm', 'send a,progress@100', 'commit', 'ack 100']);
     expect(committer.durableLsn).toBe(0x100n);
   });
 
@@ -104,12 +104,12 @@ describe('ChangeCommitter', () => {
     await flushMicrotasks();
     await producer.completeCommit();
     expect(producer.log).toEqual([
-      'send a,progress@100',
       'confirm',
+      'send a,progress@100',
       'commit',
       'ack 100',
-      'send b,c,progress@300',
       'confirm',
+      'send b,c,progress@300',
       'commit',
       'ack 300',
     ]);
@@ -134,7 +134,7 @@ describe('ChangeCommitter', () => {
     await committer.add(0x100n, 1n, [record('aa'), record('bb'), record('cc')], true);
     committer.commitIfDue();
     await producer.completeCommit();
-    expect(producer.log).toEqual(['send aa,bb', 'send cc', 'send progress@100', 'confirm', 'commit', 'ack 100']);
+    expect(producer.log).toEqual(['confirm', 'send aa,bb', 'send cc', 'send progress@100', 'commit', 'ack 100']);
 
     // Spread over partitions, the same bytes fit one request.
     producer.log.length = 0;
@@ -142,7 +142,7 @@ describe('ChangeCommitter', () => {
     await committer.add(0x200n, 1n, [record('aa'), record('bb'), record('cc')], true);
     committer.commitIfDue();
     await producer.completeCommit();
-    expect(producer.log).toEqual(['send aa,bb,cc,progress@200', 'confirm', 'commit', 'ack 200']);
+    expect(producer.log).toEqual(['confirm', 'send aa,bb,cc,progress@200', 'commit', 'ack 200']);
   });
 
   it('confirms the schema ids with the registry before each Kafka commit, and a failed confirmation commits nothing', async () => {
@@ -193,12 +193,12 @@ describe('ChangeCommitter', () => {
     await adding;
     await producer.completeCommit();
     expect(producer.log).toEqual([
-      'send a,progress@100',
       'confirm',
+      'send a,progress@100',
       'commit',
       'ack 100',
-      'send b,c,progress@300',
       'confirm',
+      'send b,c,progress@300',
       'commit',
       'ack 300',
     ]);

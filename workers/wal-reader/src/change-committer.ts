@@ -264,8 +264,9 @@ export class ChangeCommitter {
 
   private async commit(batch: Batch): Promise<void> {
     batch.unsent.push(this.ports.progressRecord(batch.commitLsn));
-    await this.send(batch);
-    await this.ports.confirmSchemas();
+    // The registry check runs beside the produce requests: both must succeed before the commit, and the
+    // records were encoded before either began.
+    await Promise.all([this.send(batch), this.ports.confirmSchemas()]);
     await batch.transaction!.commit();
     this.durable = batch.commitLsn > this.durable ? batch.commitLsn : this.durable;
     this.ports.committed({ commitTimesMicros: batch.commitTimesMicros, bytes: batch.bytes, startedAtMs: batch.startedAtMs });
