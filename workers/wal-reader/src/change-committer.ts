@@ -131,7 +131,7 @@ export class ChangeCommitter {
     }
     const batch = this.building;
     for (const record of records) {
-      const size = (record.message.key?.length ?? 0) + (record.message.value?.length ?? 0);
+      const size = bytesOf(record);
       batch.unsent.push(record);
       batch.unsentBytes += size;
       batch.bytes += size;
@@ -192,7 +192,7 @@ export class ChangeCommitter {
     const batch = emptyBatch();
     batch.unsent = records;
     batch.commitLsn = progressLsn;
-    for (const record of records) batch.bytes += (record.message.key?.length ?? 0) + (record.message.value?.length ?? 0);
+    for (const record of records) batch.bytes += bytesOf(record);
     await this.commit(batch);
   }
 
@@ -249,13 +249,14 @@ export class ChangeCommitter {
         const record = records[next]!;
         const partition = this.ports.partitionOf(record);
         const slot = `${partition} ${record.topic}`;
-        const bytes = (partitionBytes.get(slot) ?? 0) + (record.message.key?.length ?? 0) + (record.message.value?.length ?? 0);
+        const bytes = (partitionBytes.get(slot) ?? 0) + bytesOf(record);
         if (bytes > this.options.sendBytes && partitionBytes.has(slot)) break;
         partitionBytes.set(slot, bytes);
-        const message = { ...record.message, partition };
+        // The record is ours and sent once: naming its partition in place spares a copy per record.
+        record.message.partition = partition;
         const messages = byTopic.get(record.topic);
-        if (messages) messages.push(message);
-        else byTopic.set(record.topic, [message]);
+        if (messages) messages.push(record.message);
+        else byTopic.set(record.topic, [record.message]);
       }
       await batch.transaction.sendBatch({ topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) });
       crashPoint('mid-kafka-transaction');
@@ -277,4 +278,9 @@ export class ChangeCommitter {
   private throwIfFailed(): void {
     if (this.failure !== undefined) throw this.failure;
   }
+}
+
+/** Key and value bytes of a record, what the broker's size limits count. */
+function bytesOf(record: OutgoingRecord): number {
+  return (record.message.key?.length ?? 0) + (record.message.value?.length ?? 0);
 }
