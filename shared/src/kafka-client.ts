@@ -93,26 +93,33 @@ export function watchProducer(producer: Producer, readiness: Readiness, check: s
 }
 
 /** Creates the topics that do not exist yet (existing ones are left as they are). */
+/** What a broker answers about a partition it is still taking on, right after the topic's creation. */
+const settlingTopicErrors = new Set(['UNKNOWN_TOPIC_OR_PARTITION', 'NOT_LEADER_FOR_PARTITION', 'LEADER_NOT_AVAILABLE']);
+
 export async function ensureTopics(kafka: Kafka, topics: ITopicConfig[]): Promise<void> {
   if (topics.length === 0) return;
   const admin = kafka.admin();
   await admin.connect();
   try {
     // Right after a creation (by us or by another member starting at the same time) the broker can answer
-    // metadata requests with UNKNOWN_TOPIC_OR_PARTITION for a moment, which kafkajs's own wait for leaders
-    // does not retry: retry the whole check-and-create briefly instead.
+    // metadata requests — and, a little longer, offset requests — with UNKNOWN_TOPIC_OR_PARTITION or NOT_LEADER_FOR_PARTITION, which
+    // kafkajs's own wait for leaders does not retry: retry the whole check-and-create briefly instead, until
+    // the new topics' offsets can be listed (the first thing a reader does with its progress topic).
+    const created = new Set<string>();
     await retry(
       async () => {
         const existing = new Set(await admin.listTopics());
         const missing = topics.filter((topic) => !existing.has(topic.topic));
         if (missing.length > 0) await admin.createTopics({ topics: missing, waitForLeaders: true });
+        for (const topic of missing) created.add(topic.topic);
         await admin.fetchTopicMetadata({ topics: topics.map((topic) => topic.topic) });
+        for (const topic of created) await admin.fetchTopicOffsets(topic);
       },
       {
         initialDelayMs: 100,
         maxDelayMs: 1_000,
         maxElapsedMs: 30_000,
-        retryOn: (error) => error instanceof Error && (error as { type?: string }).type === 'UNKNOWN_TOPIC_OR_PARTITION',
+        retryOn: (error) => error instanceof Error && settlingTopicErrors.has((error as { type?: string }).type ?? ''),
       },
     );
   } finally {
