@@ -205,16 +205,17 @@ async function runReaders(
         'the first event',
         async () => ((await scrapeMetric(port, 'cdc_reader_transactions_total').catch(() => 0)) ?? 0) > 0 && Date.now(),
         120_000,
-        50,
+        100,
       );
-      // Done when every backlog transaction is committed in Kafka (and so acknowledged to the slot). The
+      // Polled every 100 ms: each poll renders the reader's /metrics, which costs it CPU a Prometheus scraping
+      // every 15 s would not. Done when every backlog transaction is committed in Kafka (and so acknowledged to the slot). The
       // slot's confirmed position itself only reaches the backlog's end LSN at the next heartbeat message
       // (up to heartbeat.intervalMs later), which would time the heartbeat, not the reader.
       const doneAt = await waitFor(
         'the reader to commit the backlog into Kafka',
         async () => ((await scrapeMetric(port, 'cdc_reader_transactions_total').catch(() => 0)) ?? 0) >= backlog.transactions && Date.now(),
         600_000,
-        50,
+        100,
       );
       const status = readFileSync(`/proc/${worker.pid}/status`, 'utf8');
       const peak = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
