@@ -182,11 +182,14 @@ describe('ChangeCommitter', () => {
 
   it('waits for the commit in flight when the next batch is full (backpressure)', async () => {
     const { producer, committer } = setUp({ maxTransactions: 2 });
-    await committer.add(0x100n, 1n, [record('a')], true);
+    // Room in the batch: nothing to wait for, so no promise (the loop's fast path).
+    expect(committer.add(0x100n, 1n, [record('a')], true)).toBeUndefined();
     committer.commitIfDue();
-    await committer.add(0x200n, 1n, [record('b')], true);
+    expect(committer.add(0x200n, 1n, [record('b')], true)).toBeUndefined();
     let added = false;
-    const adding = committer.add(0x300n, 1n, [record('c')], true).then(() => (added = true));
+    const waiting = committer.add(0x300n, 1n, [record('c')], true);
+    expect(waiting).toBeInstanceOf(Promise);
+    const adding = (waiting as Promise<void>).then(() => (added = true));
     await flushMicrotasks();
     expect(added).toBe(false);
     await producer.completeCommit();

@@ -121,13 +121,14 @@ export class ChangeCommitter {
 
   /**
    * Adds records of the Postgres transaction committing at `commitLsn`; `complete` on its last part. A
-   * replayed transaction (already in Kafka) is dropped whole.
+   * replayed transaction (already in Kafka) is dropped whole. Returns a promise only when the caller must
+   * wait before adding more: a large transaction's records are being sent, or the batch is full.
    */
-  async add(commitLsn: bigint, commitTsMicros: bigint, records: OutgoingRecord[], complete: boolean): Promise<void> {
+  add(commitLsn: bigint, commitTsMicros: bigint, records: OutgoingRecord[], complete: boolean): Promise<void> | undefined {
     this.throwIfFailed();
     if (this.isDurable(commitLsn)) {
       if (complete) this.passedIdle(commitLsn);
-      return;
+      return undefined;
     }
     const batch = this.building;
     for (const record of records) {
@@ -141,8 +142,9 @@ export class ChangeCommitter {
       batch.commitLsn = commitLsn;
       batch.commitTimesMicros.push(commitTsMicros);
     }
-    if (batch.open && batch.unsentBytes >= this.options.sendBytes) await this.sendUnsent();
-    else if (this.full) await this.commitWhenPossible();
+    if (batch.open && batch.unsentBytes >= this.options.sendBytes) return this.sendUnsent();
+    if (this.full) return this.commitWhenPossible();
+    return undefined;
   }
 
   /**

@@ -41,8 +41,10 @@ export class ChangeEncoder {
   async prepare(table: CompiledTable, previous?: CompiledTable): Promise<void> {
     if (this.ids.has(table.fingerprint)) return;
     try {
-      const key = await this.registerSubject(`${table.topic}-key`, table.keySchema);
-      const value = await this.registerSubject(`${table.topic}-value`, table.valueSchema);
+      const [key, value] = await Promise.all([
+        this.registerSubject(`${table.topic}-key`, table.keySchema),
+        this.registerSubject(`${table.topic}-value`, table.valueSchema),
+      ]);
       this.logger.info({ topic: table.topic, keySchemaId: key, valueSchemaId: value }, 'schema registered');
       this.ids.set(table.fingerprint, { key, value });
     } catch (error) {

@@ -53,24 +53,29 @@ export class ReaderLoop {
       if (failure) throw (failure as { error: unknown }).error;
       if (events.some((event) => event.kind === 'stop')) return this.finish();
       const nowMs = BigInt(Date.now());
-      for (const event of events) if (event.kind === 'message') await this.onMessage(event, nowMs);
+      for (const event of events) {
+        if (event.kind !== 'message') continue;
+        // Most messages need no waiting: an await per message would cost a promise and a turn each.
+        const waiting = this.onMessage(event, nowMs);
+        if (waiting) await waiting;
+      }
       this.parts.encoder.countEvents();
       committer.commitIfDue();
       this.parts.reportGathered(committer.gatheredBytes);
     }
   }
 
-  private async onMessage(event: Extract<SourceEvent, { kind: 'message' }>, nowMs: bigint): Promise<void> {
+  /** Handles one message; returns a promise only when the loop must wait before the next one. */
+  private onMessage(event: Extract<SourceEvent, { kind: 'message' }>, nowMs: bigint): Promise<void> | undefined {
     const { assembler, catalog, encoder, boundaries, committer, signals } = this.parts;
     const assembled = assembler.accept(event.message, nowMs);
-    if (!assembled) return;
+    if (!assembled) return undefined;
     switch (assembled.kind) {
       case 'relation':
-        await catalog.onRelation(assembled.message);
-        return;
+        return catalog.onRelation(assembled.message).then(() => undefined);
       case 'heartbeat':
         committer.passedIdle(assembled.lsn);
-        return;
+        return undefined;
       case 'part':
       case 'transaction': {
         const { transaction } = assembled;
@@ -79,15 +84,18 @@ export class ReaderLoop {
         // A transaction Postgres sends again after a restart is already in Kafka: not even encoded.
         if (committer.isDurable(commitLsn)) {
           if (complete) committer.passedIdle(commitLsn);
-          return;
+          return undefined;
         }
-        const records = this.begun ? [] : boundaries.begin(transaction);
+        let records = encoder.encode(transaction.records);
+        if (!this.begun && boundaries.mode === 'begin-end') records = [...boundaries.begin(transaction), ...records];
         this.begun = !complete;
-        records.push(...encoder.encode(transaction.records));
-        if (complete) records.push(...boundaries.end(transaction));
-        await committer.add(commitLsn, commitTsMicros, records, complete);
-        if (complete && transaction.signals.length > 0) await signals.onTransaction(transaction);
-        return;
+        if (complete && boundaries.mode !== 'none') records.push(...boundaries.end(transaction));
+        const waiting = committer.add(commitLsn, commitTsMicros, records, complete);
+        if (!complete || transaction.signals.length === 0) return waiting;
+        return (async () => {
+          await waiting;
+          await signals.onTransaction(transaction);
+        })();
       }
     }
   }

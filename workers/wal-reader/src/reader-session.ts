@@ -17,10 +17,11 @@ import {
   type Readiness,
   type ReaderProgress,
 } from '@inventory-cdc/shared';
-import { Partitioners, type Kafka, type PartitionMetadata, type Producer } from 'kafkajs';
+import type { Kafka, Producer } from 'kafkajs';
 import { Client } from 'pg';
 import { ChangeCommitter, type OutgoingRecord } from './change-committer';
 import { ChangeEncoder } from './change-encoder';
+import { keyPartition } from './key-partition';
 import { slotNamesOfConfig, type ReaderConfig } from './reader-config';
 import { ReaderLoop, type ReaderEvent } from './reader-loop';
 import { Mailbox } from './reader-mailbox';
@@ -64,8 +65,8 @@ export class ReaderSession {
   /** What the next progress record says besides its commit LSN. */
   private progress: ReaderProgress;
   private committerOfTerm: ChangeCommitter | undefined;
-  private readonly partitioner = Partitioners.DefaultPartitioner();
-  private readonly partitionMetadata = new Map<string, Array<{ partitionId: number; leader: number }>>();
+  /** Partition count of each topic the session writes. */
+  private readonly partitionCounts = new Map<string, number>();
 
   constructor(private readonly deps: SessionDeps) {
     this.client = new Client(pgClientConfig(deps.config.shard.connection, `${deps.config.serviceName}-control`));
@@ -300,18 +301,17 @@ export class ReaderSession {
   }
 
   private notePartitions(counts: Map<string, number>): void {
-    for (const [topic, count] of counts)
-      this.partitionMetadata.set(
-        topic,
-        Array.from({ length: count }, (_, id) => ({ partitionId: id, leader: 0 })),
-      );
+    for (const [topic, count] of counts) this.partitionCounts.set(topic, count);
   }
 
   /** Kafka's default partitioner (murmur2 of the key, as the Java client), on the topic's partition count. */
   private partitionOf(record: OutgoingRecord): number {
-    const partitionMetadata = this.partitionMetadata.get(record.topic);
-    if (!partitionMetadata) throw new Error(`no partition count known for topic ${record.topic}`);
-    return this.partitioner({ topic: record.topic, partitionMetadata: partitionMetadata as PartitionMetadata[], message: record.message });
+    const partitions = this.partitionCounts.get(record.topic);
+    if (partitions === undefined) throw new Error(`no partition count known for topic ${record.topic}`);
+    const key = record.message.key;
+    // Every record the reader writes is keyed (change events by primary key, progress by shard).
+    if (key === null || key === undefined) throw new Error(`a record for ${record.topic} without a key`);
+    return keyPartition(typeof key === 'string' ? Buffer.from(key) : key, partitions);
   }
 
   private catalog(tables: TableShape[], encoder: ChangeEncoder): TableCatalog {
