@@ -1,6 +1,7 @@
 import { progressMessage, readerTopicsOf } from '@inventory-cdc/shared';
 import { waitFor } from '@inventory-cdc/shared/testing';
-import { ReaderFixture } from '../test/reader-test-fixture';
+import { readFileSync } from 'node:fs';
+import { ReaderFixture, envelopes } from '../test/reader-test-fixture';
 
 describe('wal-reader progress read', () => {
   let fixture: ReaderFixture;
@@ -50,5 +51,51 @@ describe('wal-reader progress read', () => {
       return !groups.some((group) => group.groupId.startsWith(`${progress}.reader-`));
     });
     await admin.disconnect();
+    await reader.process.terminate();
+  });
+
+  it('a transaction left open on the progress partition stops the reader instead of resuming from the progress before it (no change sent twice)', async () => {
+    const { progress } = readerTopicsOf(fixture.prefix, fixture.shard.id);
+    await fixture.db.query(`truncate items`);
+    const first = fixture.reader();
+    first.process.start();
+    await first.process.waitReady(first.port, 30_000);
+    await fixture.db.query(`insert into items values (10)`);
+    await fixture.read(['items'], (seen) => envelopes(seen).some((event) => (event.after as { id?: number } | null)?.id === 10));
+    await first.process.terminate();
+
+    // Another transactional producer aborts a transaction on the progress partition, then leaves one open
+    // (what a hanging transaction looks like to readers: the last stable offset stays below the high
+    // watermark).
+    const producer = fixture.kafka.producer({ transactionalId: `${progress}.open`, idempotent: true, maxInFlightRequests: 1 });
+    await producer.connect();
+    // Aborted records beyond one fetch's 1 MiB, so the last fetch before the open transaction holds only
+    // them: kafkajs reports such a batch with lag 0, as if the partition's end were reached.
+    const aborted = await producer.transaction();
+    for (let chunk = 0; chunk < 3; chunk++)
+      await aborted.send({ topic: progress, messages: [{ key: 'foreign', value: Buffer.alloc(600 * 1024, chunk) }] });
+    await aborted.abort();
+    const open = await producer.transaction();
+    await open.send({ topic: progress, messages: [{ key: 'foreign', value: 'open' }] });
+    await fixture.db.query(`insert into items values (11)`);
+
+    const second = fixture.reader();
+    second.process.start();
+    await waitFor('the reader to refuse the blocked progress read', () =>
+      Promise.resolve(readFileSync(second.process.logFile, 'utf8').includes('progress_blocked')),
+    );
+    expect(second.process.isRunning()).toBe(true);
+
+    // Once the transaction ends, the next session reads the progress through its end and resumes after it.
+    await open.abort();
+    await producer.disconnect();
+    await second.process.waitReady(second.port, 60_000);
+    const records = await fixture.read(['items'], (seen) =>
+      envelopes(seen).some((event) => (event.after as { id?: number } | null)?.id === 11),
+    );
+    const ids = envelopes(records).flatMap((event) => (event.after as { id?: number } | null)?.id ?? []);
+    expect(ids.filter((id) => id === 10)).toHaveLength(1);
+    expect(ids.filter((id) => id === 11)).toHaveLength(1);
+    await second.process.terminate();
   });
 });

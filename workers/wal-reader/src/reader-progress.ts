@@ -17,9 +17,11 @@ export async function readProgress(
 ): Promise<ReaderProgress | undefined> {
   const admin = kafka.admin();
   await admin.connect();
+  // kafkajs lists offsets read_committed: `high` is the last stable offset (LSO), below any open transaction.
   const offsets = await admin.fetchTopicOffsets(topic).finally(() => admin.disconnect());
   const pending = new Set(offsets.filter((partition) => partition.high !== partition.low).map((partition) => partition.partition));
   if (pending.size === 0) return undefined;
+  const stableOffsets = new Map(offsets.map((partition) => [partition.partition, BigInt(partition.high)]));
 
   const key = progressKey(shard);
   let latest: ReaderProgress | undefined;
@@ -30,13 +32,33 @@ export async function readProgress(
   const consumer = kafka.consumer({ groupId, readUncommitted: false, allowAutoTopicCreation: false });
   await consumer.connect();
   try {
-    let reachedEnd!: () => void;
-    const done = new Promise<void>((resolve) => (reachedEnd = resolve));
-    // The end is known from each batch's lag (up to the high watermark, transaction markers included). A
-    // batch of only aborted records or markers never reaches eachBatch, but this event, with its lag, does.
+    let settle!: (error?: Error) => void;
+    const done = new Promise<void>((resolve, reject) => (settle = (error) => (error ? reject(error) : resolve())));
+    const timer = setTimeout(
+      () => settle(new RetryableError('progress_read', `could not read ${topic} to its end in ${timeoutMs} ms`)),
+      timeoutMs,
+    ).unref();
+    // A partition is read when a batch reaches its last stable offset (LSO): read_committed fetches stop
+    // there. Each batch reports its last offset, aborted records and transaction markers included, even a
+    // batch with nothing left to deliver (which never reaches eachBatch, but this event does). With the high
+    // watermark above the LSO a transaction is still open on the partition, and progress committed after it
+    // cannot be read yet: resuming from the record before it would send changes twice. The caller fenced
+    // this shard's earlier producers first, so Kafka has aborted their open transactions; one still open is
+    // one Kafka does not complete (a hanging transaction, or another producer's): fail, never read stale.
     consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
-      if (payload.offsetLag === '0') pending.delete(payload.partition);
-      if (pending.size === 0) reachedEnd();
+      const stable = stableOffsets.get(payload.partition) ?? 0n;
+      if (BigInt(payload.lastOffset) + 1n < stable) return;
+      if (BigInt(payload.highWatermark) > stable) {
+        settle(
+          new RetryableError(
+            'progress_blocked',
+            `partition ${payload.partition} of ${topic} holds a transaction Kafka has not completed at offset ${stable} (high watermark ${payload.highWatermark}): the progress committed after it cannot be read, and resuming from the progress before it would send changes twice. If it stays, find and abort it with kafka-transactions.sh find-hanging / abort`,
+          ),
+        );
+        return;
+      }
+      pending.delete(payload.partition);
+      if (pending.size === 0) settle();
     });
     await consumer.subscribe({ topic, fromBeginning: true });
     await consumer.run({
@@ -48,13 +70,7 @@ export async function readProgress(
         return Promise.resolve();
       },
     });
-    const timer = new Promise<never>((_, reject) =>
-      setTimeout(
-        () => reject(new RetryableError('progress_read', `could not read ${topic} to its end in ${timeoutMs} ms`)),
-        timeoutMs,
-      ).unref(),
-    );
-    await Promise.race([done, timer]);
+    await done.finally(() => clearTimeout(timer));
   } finally {
     await consumer.disconnect();
     await deleteGroup(kafka, groupId, logger);
