@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { Client } from 'pg';
 import { LogicalReplicationService, PgoutputPlugin } from 'pg-logical-replication';
-import { testStackEndpoints, uniqueName, waitFor } from '../../shared/src/testing';
+import { testStackEndpoints, uniqueName, waitFor } from '@inventory-cdc/shared/testing';
 
 describe('the local stack', () => {
   const endpoints = testStackEndpoints();

@@ -11,7 +11,7 @@ import { FleetMetrics } from './metrics-registry';
 import { Readiness } from './readiness';
 import { AvroCodec, createRegistryClient } from './schema-registry';
 import { SinkMetrics } from './sink-metrics';
-import { testStackEndpoints, uniqueName, waitFor } from './testing';
+import { testStackEndpoints, uniqueName, waitFor } from '@inventory-cdc/shared/testing';
 
 const logger = pino({ level: process.env.TEST_LOG ?? 'silent' });
 

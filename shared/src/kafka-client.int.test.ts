@@ -1,6 +1,6 @@
 import type { Kafka } from 'kafkajs';
 import pino from 'pino';
-import { testStackEndpoints, uniqueName, waitFor } from './testing';
+import { testStackEndpoints, uniqueName, waitFor } from '@inventory-cdc/shared/testing';
 import { createKafka, ensureTopics } from './kafka-client';
 
 const logger = pino({ level: 'silent' });
