@@ -139,7 +139,7 @@ describe('change consumer: a registry outage is waited out, only undecodable byt
     const sinkMetrics = new SinkMetrics(metrics, 'test-sink');
     const readiness = new Readiness();
     const applied: ConsumedChange[] = [];
-    const sink: ChangeSink = { apply: async (changes) => (applied.push(...changes), []) };
+    const sink: ChangeSink = { apply: (changes) => Promise.resolve((applied.push(...changes), [])) };
     const stops: (() => Promise<void>)[] = [];
     const deadLetters = await openDeadLetterQueue(kafka, { prefix, stockSchema: 'inventory' }, sinkMetrics, {
       onStop: (_name, stop) => void stops.push(async () => void (await stop())),
