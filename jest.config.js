@@ -20,7 +20,7 @@ const shared = {
   },
   moduleNameMapper: {
     '^@inventory-cdc/shared$': '<rootDir>/shared/src/index.ts',
-    '^@inventory-cdc/shared/testing$': '<rootDir>/shared/src/testing/index.ts',
+    '^@inventory-cdc/shared/testing$': '<rootDir>/shared/testing/index.ts',
   },
   modulePathIgnorePatterns: ['<rootDir>/.*/dist/', '<rootDir>/.local/'],
 };

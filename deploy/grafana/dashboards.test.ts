@@ -9,7 +9,7 @@ const datasource = { type: 'prometheus', uid: '${datasource}' };
 function uids(value: unknown, path = ''): { path: string; uid: unknown }[] {
   if (Array.isArray(value)) return value.flatMap((item, index) => uids(item, `${path}[${index}]`));
   if (typeof value !== 'object' || value === null) return [];
-  return Object.entries(value).flatMap(([key, item]) => [
+  return Object.entries(value as Record<string, unknown>).flatMap(([key, item]) => [
     ...(key === 'uid' ? [{ path: `${path}.uid`, uid: item }] : []),
     ...uids(item, `${path}.${key}`),
   ]);

@@ -1,5 +1,5 @@
-import { stackEndpointsVariable } from '../../shared/src/testing/stack-endpoints';
-import { buildWorkspace } from '../../shared/src/testing/worker-process';
+import { stackEndpointsVariable } from '../../shared/testing/stack-endpoints';
+import { buildWorkspace } from '../../shared/testing/worker-process';
 import { isStackUp, stackUp } from './stack';
 
 /**

@@ -49,7 +49,7 @@ export function redisService(): StackService {
     pidFile,
     serverWritesPidFile: true,
 
-    async prepare() {
+    prepare() {
       const found = findExecutable('redis-server');
       if (!found) throw new StackError('redis-server not found: apt-get install redis-server');
       binary = found;

@@ -42,7 +42,7 @@ export interface StackService {
   /** True when the server writes `pidFile` itself; otherwise `ensureRunning` writes it after the spawn. */
   serverWritesPidFile?: boolean;
   /** Whatever may be slow before the spawn: downloads, initdb, config files. */
-  prepare(log: LogFn): Promise<void>;
+  prepare(log: LogFn): Promise<void> | void;
   /** Starts the server and returns its pid. */
   start(log: LogFn): Promise<number>;
   /** Answers like a client would expect (a query, a PING, an HTTP 200), not just an open port. */

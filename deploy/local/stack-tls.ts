@@ -46,7 +46,7 @@ export function ensureLocalStackTls(log: LogFn): Promise<LocalStackTls> {
 
 async function makeLocalStackTls(log: LogFn): Promise<LocalStackTls> {
   const tls = localStackTls();
-  if (Object.values(tls).every((file) => fs.existsSync(file))) return tls;
+  if ((Object.values(tls) as string[]).every((file) => fs.existsSync(file))) return tls;
   const openssl = findExecutable('openssl');
   if (!openssl) throw new StackError('openssl not found (the stack makes its TLS certificates with it): apt-get install openssl');
   const dir = path.dirname(tls.caFile);

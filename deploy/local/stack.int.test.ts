@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { Client } from 'pg';
 import { LogicalReplicationService, PgoutputPlugin } from 'pg-logical-replication';
-import { testStackEndpoints, uniqueName, waitFor } from '../../shared/src/testing';
+import { WaitAbandoned, testStackEndpoints, uniqueName, waitFor } from '@inventory-cdc/shared/testing';
 
 describe('the local stack', () => {
   const endpoints = testStackEndpoints();
@@ -24,16 +24,23 @@ describe('the local stack', () => {
           if (message.tag === 'insert' && message.relation?.name === table) inserted.push(message.new);
         });
         service.on('error', () => undefined);
-        void service.subscribe(new PgoutputPlugin({ protoVersion: 1, publicationNames: [table] }), table, slot.rows[0]?.lsn ?? '0/0');
+        // The stream runs until stop(); a failure before that (slot busy, connection refused) ends the wait.
+        let streamFailure: Error | undefined;
+        void service
+          .subscribe(new PgoutputPlugin({ protoVersion: 1, publicationNames: [table] }), table, slot.rows[0]?.lsn ?? '0/0')
+          .catch((error: unknown) => (streamFailure = new WaitAbandoned('the replication stream failed', { cause: error })));
 
         await client.query(`insert into ${table} values (1, 'SKU-${shard.id}')`);
 
-        await waitFor('the insert on the replication stream', () => inserted.length > 0);
+        await waitFor('the insert on the replication stream', () => {
+          if (streamFailure) throw streamFailure;
+          return inserted.length > 0;
+        });
         expect(inserted).toEqual([{ id: 1, sku: `SKU-${shard.id}` }]);
       } finally {
         await service.stop();
         await waitFor('the slot to be released', async () => {
-          const active = await client.query(`select active from pg_replication_slots where slot_name = $1`, [table]);
+          const active = await client.query<{ active: boolean }>(`select active from pg_replication_slots where slot_name = $1`, [table]);
           return active.rows[0]?.active === false;
         });
         await client.query(`select pg_drop_replication_slot($1)`, [table]);

@@ -2,7 +2,7 @@ import { signedRequestHeaders } from '@inventory-cdc/shared';
 import { randomUUID } from 'node:crypto';
 import { request } from 'node:http';
 import { Client } from 'pg';
-import { testStackEndpoints, uniqueName } from '../../shared/src/testing';
+import { testStackEndpoints, uniqueName } from '@inventory-cdc/shared/testing';
 import { startErpReceiver } from './erp-receiver';
 import type { RunningReceiver } from './receiver-server';
 import { startWmsReceiver } from './wms-receiver';

@@ -32,9 +32,10 @@ async function roundTrip(kafka: Kafka): Promise<string> {
     return await new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`nothing consumed from ${topic}`)), 30_000);
       void consumer.run({
-        eachMessage: async ({ message }) => {
+        eachMessage: ({ message }) => {
           clearTimeout(timer);
           resolve(message.value?.toString() ?? '');
+          return Promise.resolve();
         },
       });
     });

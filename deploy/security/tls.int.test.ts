@@ -88,9 +88,10 @@ describe('TLS on the local stack, verified against its CA', () => {
       const value = await new Promise<string>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`nothing consumed from ${topic}`)), 30_000);
         void consumer.run({
-          eachMessage: async ({ message }) => {
+          eachMessage: ({ message }) => {
             clearTimeout(timer);
             resolve(message.value?.toString() ?? '');
+            return Promise.resolve();
           },
         });
       });

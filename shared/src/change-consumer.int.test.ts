@@ -11,7 +11,7 @@ import { FleetMetrics } from './metrics-registry';
 import { Readiness } from './readiness';
 import { AvroCodec, createRegistryClient } from './schema-registry';
 import { SinkMetrics } from './sink-metrics';
-import { testStackEndpoints, uniqueName, waitFor } from './testing';
+import { testStackEndpoints, uniqueName, waitFor } from '@inventory-cdc/shared/testing';
 
 const logger = pino({ level: process.env.TEST_LOG ?? 'silent' });
 
@@ -139,7 +139,7 @@ describe('change consumer: a registry outage is waited out, only undecodable byt
     const sinkMetrics = new SinkMetrics(metrics, 'test-sink');
     const readiness = new Readiness();
     const applied: ConsumedChange[] = [];
-    const sink: ChangeSink = { apply: async (changes) => (applied.push(...changes), []) };
+    const sink: ChangeSink = { apply: (changes) => Promise.resolve((applied.push(...changes), [])) };
     const stops: (() => Promise<void>)[] = [];
     const deadLetters = await openDeadLetterQueue(kafka, { prefix, stockSchema: 'inventory' }, sinkMetrics, {
       onStop: (_name, stop) => void stops.push(async () => void (await stop())),

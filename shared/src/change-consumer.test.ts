@@ -8,7 +8,7 @@ describe('heartbeatWhile', () => {
     expect(
       await heartbeatWhile(
         () => sleep(120).then(() => 'done'),
-        async () => void beats++,
+        () => Promise.resolve(void beats++),
         20,
       ),
     ).toBe('done');

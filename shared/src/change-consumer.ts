@@ -122,6 +122,8 @@ export async function startChangeConsumer(options: ChangeConsumerOptions): Promi
     autoCommit: false,
     eachBatchAutoResolve: false,
     partitionsConsumedConcurrently: options.partitionsConsumedConcurrently,
+    // kafkajs builds these payload functions as closures; its types merely declare them as methods.
+    // eslint-disable-next-line @typescript-eslint/unbound-method
     eachBatch: async ({ batch, resolveOffset, heartbeat, isStale }) => {
       if (batch.messages.length === 0 || isStale()) return;
       const changes: ConsumedChange[] = [];

@@ -28,7 +28,7 @@ export function loadConfig<S extends z.ZodTypeAny>(schema: S, sources: ConfigSou
   const result = schema.safeParse(raw);
   const origin = [sources.file ?? 'no file', ...overrides].join(', ');
   if (!result.success) throw new ConfigError(origin, describeIssues(result.error));
-  return result.data;
+  return result.data as z.infer<S>;
 }
 
 function readConfigFile(file: string): Record<string, unknown> {

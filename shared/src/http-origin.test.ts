@@ -1,4 +1,4 @@
-import { HttpStub, type StubHandler } from './testing/http-stub';
+import { HttpStub, type StubHandler } from '@inventory-cdc/shared/testing';
 import { HttpCallError, HttpOrigin, retryAfterMsOf } from './http-origin';
 
 const stubs: HttpStub[] = [];

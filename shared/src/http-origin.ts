@@ -1,3 +1,4 @@
+import { inspect } from 'node:util';
 import { Pool } from 'undici';
 
 /** What one HTTP call got back: the status, the body as text (cut at `maxBodyBytes`) and `Retry-After`. */
@@ -42,7 +43,7 @@ function describeFailure(error: unknown): string {
   const parts: string[] = [];
   for (let current: unknown = error; current && parts.length < 4; current = (current as { cause?: unknown }).cause) {
     const code = (current as { code?: unknown }).code;
-    parts.push(`${(current as Error).message ?? String(current)}${typeof code === 'string' ? ` (${code})` : ''}`);
+    parts.push(`${current instanceof Error ? current.message : inspect(current)}${typeof code === 'string' ? ` (${code})` : ''}`);
   }
   return parts.join(': ');
 }

@@ -1,6 +1,6 @@
 import type { Kafka } from 'kafkajs';
 import pino from 'pino';
-import { testStackEndpoints, uniqueName, waitFor } from './testing';
+import { testStackEndpoints, uniqueName, waitFor } from '@inventory-cdc/shared/testing';
 import { createKafka, ensureTopics } from './kafka-client';
 
 const logger = pino({ level: 'silent' });
@@ -40,7 +40,7 @@ describe('Kafka transactions on the local broker', () => {
     await consumer.connect();
     try {
       await consumer.subscribe({ topic, fromBeginning: true });
-      await consumer.run({ eachMessage: async ({ message }) => void seen.push(message.value?.toString() ?? '') });
+      await consumer.run({ eachMessage: ({ message }) => Promise.resolve(void seen.push(message.value?.toString() ?? '')) });
       await waitFor('the last committed message', () => seen.includes('committed-2'));
     } finally {
       await consumer.disconnect();

@@ -13,7 +13,7 @@ describe('Lifecycle', () => {
       ran.push('batch');
       throw new Error('commit failed');
     });
-    lifecycle.onStop('intake', async () => void ran.push('intake'));
+    lifecycle.onStop('intake', () => void ran.push('intake'));
     lifecycle.markRunning();
     const [first, second] = await Promise.all([lifecycle.stop('test'), lifecycle.stop('again')]);
     expect(ran).toEqual(['intake', 'batch', 'connections']);

@@ -102,8 +102,15 @@ export function exitAfterStop(
     proc.exit(1);
   }, graceMs);
   timer.unref();
-  void lifecycle.stop(reason, exitCode).then((code) => {
-    logger.flush();
-    proc.exit(code);
-  });
+  void lifecycle.stop(reason, exitCode).then(
+    (code) => {
+      logger.flush();
+      proc.exit(code);
+    },
+    (error: unknown) => {
+      logger.fatal({ err: error }, 'stopping failed: forcing exit');
+      logger.flush();
+      proc.exit(1);
+    },
+  );
 }

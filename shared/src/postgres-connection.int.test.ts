@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { Client } from 'pg';
 import { postgresConnectionSchema, pgClientConfig } from './postgres-connection';
-import { testStackEndpoints } from './testing';
+import { testStackEndpoints } from '@inventory-cdc/shared/testing';
 
 const shard = testStackEndpoints().shards[0]!;
 

@@ -18,10 +18,7 @@ describe('retry', () => {
   it('retries transient failures until the operation succeeds', async () => {
     const retried: number[] = [];
     const result = await retry(
-      async (attempt) => {
-        if (attempt < 3) throw new RetryableError('network', `try ${attempt}`);
-        return 'done';
-      },
+      (attempt) => (attempt < 3 ? Promise.reject(new RetryableError('network', `try ${attempt}`)) : Promise.resolve('done')),
       { ...fast, onRetry: (_error, attempt) => retried.push(attempt) },
     );
     expect(result).toBe('done');
@@ -31,27 +28,22 @@ describe('retry', () => {
   it('never retries a programming error or a halt', async () => {
     let calls = 0;
     await expect(
-      retry(async () => {
+      retry(() => {
         calls++;
-        throw new TypeError('bug');
+        return Promise.reject(new TypeError('bug'));
       }, fast),
     ).rejects.toThrow(TypeError);
     await expect(
-      retry(async () => {
+      retry(() => {
         calls++;
-        throw new HaltError('slot', 'gone', 'recreate');
+        return Promise.reject(new HaltError('slot', 'gone', 'recreate'));
       }, fast),
     ).rejects.toThrow(HaltError);
     expect(calls).toBe(2);
   });
 
   it('gives up after maxAttempts with the last error as cause', async () => {
-    const failure = retry(
-      async (attempt) => {
-        throw new RetryableError('network', `fail ${attempt}`);
-      },
-      { ...fast, maxAttempts: 4 },
-    );
+    const failure = retry((attempt) => Promise.reject(new RetryableError('network', `fail ${attempt}`)), { ...fast, maxAttempts: 4 });
     await expect(failure).rejects.toBeInstanceOf(RetryExhaustedError);
     await expect(failure).rejects.toMatchObject({ attempts: 4, cause: { message: 'fail 4' } });
   });
@@ -59,35 +51,29 @@ describe('retry', () => {
   it('gives up when the total time budget would be exceeded', async () => {
     const started = Date.now();
     await expect(
-      retry(
-        async () => {
-          throw new RetryableError('network', 'down');
-        },
-        { initialDelayMs: 20, maxDelayMs: 20, maxElapsedMs: 100 },
-      ),
+      retry(() => Promise.reject(new RetryableError('network', 'down')), { initialDelayMs: 20, maxDelayMs: 20, maxElapsedMs: 100 }),
     ).rejects.toBeInstanceOf(RetryExhaustedError);
     expect(Date.now() - started).toBeLessThan(1_000);
   });
 
   it('honours a longer delay demanded by the other side', async () => {
     const delays: number[] = [];
-    await retry(
-      async (attempt) => {
-        if (attempt === 1) throw new RetryableError('http', '429');
-      },
-      { ...fast, delayHintMs: () => 30, onRetry: (_e, _a, delay) => delays.push(delay) },
-    );
+    await retry((attempt) => (attempt === 1 ? Promise.reject(new RetryableError('http', '429')) : Promise.resolve()), {
+      ...fast,
+      delayHintMs: () => 30,
+      onRetry: (_e, _a, delay) => delays.push(delay),
+    });
     expect(delays).toEqual([30]);
   });
 
   it('stops waiting when aborted', async () => {
     const controller = new AbortController();
-    const running = retry(
-      async () => {
-        throw new RetryableError('network', 'down');
-      },
-      { initialDelayMs: 10_000, maxDelayMs: 10_000, maxElapsedMs: Infinity, signal: controller.signal },
-    );
+    const running = retry(() => Promise.reject(new RetryableError('network', 'down')), {
+      initialDelayMs: 10_000,
+      maxDelayMs: 10_000,
+      maxElapsedMs: Infinity,
+      signal: controller.signal,
+    });
     setTimeout(() => controller.abort(new Error('stopping')), 20);
     await expect(running).rejects.toThrow();
   });

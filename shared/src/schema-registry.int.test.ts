@@ -1,4 +1,4 @@
-import { testStackEndpoints, uniqueName } from './testing';
+import { testStackEndpoints, uniqueName } from '@inventory-cdc/shared/testing';
 import { AvroCodec, createRegistryClient } from './schema-registry';
 
 function stockSchema(extraFields: object[] = []): object {

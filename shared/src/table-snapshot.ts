@@ -94,7 +94,7 @@ export async function withTableSnapshot<T>(
 ): Promise<T> {
   const snapshot = await openSnapshot(source);
   try {
-    const result = await read(snapshot.reader.query.bind(snapshot.reader) as Client['query'], snapshot.consistentPoint);
+    const result = await read(snapshot.reader.query.bind<Client['query']>(snapshot.reader), snapshot.consistentPoint);
     await snapshot.reader.query('commit');
     return result;
   } finally {

@@ -26,7 +26,7 @@ export interface RunWorkerOptions<S extends z.ZodType<WorkerConfig, z.ZodTypeDef
   /** `process.env`; `CDC_CONFIG_FILE` names the file when `--config` is absent; `CDC__…` overrides keys. */
   env: Record<string, string | undefined>;
   /** Builds the worker's stages, registers their cleanups on `lifecycle`, and starts them. */
-  start: (context: WorkerContext<z.infer<S>>) => Promise<void>;
+  start: (context: WorkerContext<z.infer<S>>) => Promise<void> | void;
 }
 
 /**
@@ -57,9 +57,9 @@ export async function runWorker<S extends z.ZodType<WorkerConfig, z.ZodTypeDef, 
   const lifecycle = new Lifecycle(logger);
   exitOnSignals(lifecycle, logger, config.shutdown.graceMs);
 
-  const health = await startHealthServer({ ...config.http, registry: metrics.registry, readiness, logger });
-  lifecycle.onStop('health server', () => health.close());
   try {
+    const health = await startHealthServer({ ...config.http, registry: metrics.registry, readiness, logger });
+    lifecycle.onStop('health server', () => health.close());
     await options.start({ config, logger, metrics, readiness, lifecycle });
     lifecycle.markRunning();
   } catch (error) {

@@ -225,7 +225,9 @@ describe('fleet CLI', () => {
   });
 
   it('slots reset --force drops the streaming slot and the reader progress, so the next reader snapshots the shard (its rows were streamed, never snapshotted, before)', async () => {
-    const stockRows = Number((await fixture.clients[0]!.query(`select count(*) from ${fixture.schema}.stock`)).rows[0].count);
+    const stockRows = Number(
+      (await fixture.clients[0]!.query<{ count: string }>(`select count(*) from ${fixture.schema}.stock`)).rows[0]!.count,
+    );
 
     const reset = await runCli(configFile, ['slots', 'reset', '--shard', '0', '--force']);
 

@@ -52,9 +52,9 @@ export async function readRanges(kafka: Kafka, topic: string, ranges: PartitionR
     await consumer.subscribe({ topic, fromBeginning: true });
     await consumer.run({
       autoCommit: false,
-      eachBatch: async ({ batch }) => {
+      eachBatch: ({ batch }) => {
         const span = pending.get(batch.partition);
-        if (!span) return;
+        if (!span) return Promise.resolve();
         for (const message of batch.messages) {
           const offset = BigInt(message.offset);
           if (span.ranges.some((range) => offset >= range.from && offset < range.to))
@@ -68,6 +68,7 @@ export async function readRanges(kafka: Kafka, topic: string, ranges: PartitionR
         }
         if (BigInt(batch.lastOffset()) >= span.to - 1n || batch.offsetLag() === '0') pending.delete(batch.partition);
         if (pending.size === 0) finish();
+        return Promise.resolve();
       },
     });
     for (const span of spans.values()) consumer.seek({ topic, partition: span.partition, offset: span.from.toString() });

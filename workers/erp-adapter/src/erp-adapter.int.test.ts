@@ -353,7 +353,7 @@ describe('erp-adapter (real wal-readers upstream, 2 shards, reference ERP)', () 
     let seen = 0;
     const done = new Promise<void>((resolve) => {
       void consumer.run({
-        eachMessage: async ({ message }) => {
+        eachMessage: ({ message }) => {
           const header = (name: string): string => String(message.headers?.[name] ?? '');
           letters.push({
             reason: header('dlq.reason'),
@@ -362,6 +362,7 @@ describe('erp-adapter (real wal-readers upstream, 2 shards, reference ERP)', () 
             value: message.value,
           });
           if (++seen >= end) resolve();
+          return Promise.resolve();
         },
       });
     });

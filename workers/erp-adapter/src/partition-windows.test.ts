@@ -16,12 +16,13 @@ class RecordingPorts implements WindowPorts {
   readonly letters: DeadLetter[] = [];
   committed: { offset: bigint; metadata: string | null } | undefined;
 
-  constructor(private readonly answer: (posting: Posting) => Promise<DeliveryOutcome> = async () => ({ kind: 'booked' })) {}
+  constructor(private readonly answer: (posting: Posting) => Promise<DeliveryOutcome> = () => Promise.resolve({ kind: 'booked' })) {}
 
-  async commit(offset: bigint, metadata: string | null, signal: AbortSignal): Promise<void> {
-    signal.throwIfAborted();
+  commit(offset: bigint, metadata: string | null, signal: AbortSignal): Promise<void> {
+    if (signal.aborted) return Promise.reject(signal.reason as Error);
     this.calls.push(`commit ${offset}${metadata ? ' marked' : ''}`);
     this.committed = { offset, metadata };
+    return Promise.resolve();
   }
 
   async deliver(posting: Posting): Promise<DeliveryOutcome> {
@@ -30,9 +31,10 @@ class RecordingPorts implements WindowPorts {
     return this.answer(posting);
   }
 
-  async deadLetter(letters: DeadLetter[]): Promise<void> {
+  deadLetter(letters: DeadLetter[]): Promise<void> {
     if (letters.length > 0) this.calls.push(`dlq ${letters.map((letter) => `${letter.record.offset}:${letter.reason}`).join(',')}`);
     this.letters.push(...letters);
+    return Promise.resolve();
   }
 }
 
@@ -111,9 +113,7 @@ describe('PartitionWindows', () => {
 
   it('after a crash between marker and acknowledgement, the replay posts the same window id', async () => {
     let clock = 0;
-    const crashing = new RecordingPorts(async () => {
-      throw new Error('killed');
-    });
+    const crashing = new RecordingPorts(() => Promise.reject(new Error('killed')));
     const first = windows(crashing, { now: () => clock, maxAgeMs: 1_000 });
     await first.offer([change(0), change(1)], 2n, 5n);
     clock = 1_500; // The time cut falls here: [0, 1].
@@ -123,7 +123,7 @@ describe('PartitionWindows', () => {
     expect(marker).toEqual({ kind: 'pending', range: { from: 0n, to: 1n }, split: false });
 
     // The replay gets all records at once: by size alone it would cut [0, 2].
-    const ports = new RecordingPorts(async () => ({ kind: 'duplicate' }));
+    const ports = new RecordingPorts(() => Promise.resolve({ kind: 'duplicate' }));
     await windows(ports, { pending: marker.kind === 'pending' ? marker.range : undefined }).offer(
       [change(0), change(1), change(2), change(3)],
       4n,
@@ -134,10 +134,12 @@ describe('PartitionWindows', () => {
   });
 
   it('sends a refused window line by line and dead-letters only the refused line’s records', async () => {
-    const ports = new RecordingPorts(async (posting) =>
-      posting.lines.some((line) => line.sku === 'BAD')
-        ? { kind: 'rejected', detail: '400 invalid field lines.0.warehouse' }
-        : { kind: 'booked' },
+    const ports = new RecordingPorts((posting) =>
+      Promise.resolve(
+        posting.lines.some((line) => line.sku === 'BAD')
+          ? { kind: 'rejected', detail: '400 invalid field lines.0.warehouse' }
+          : { kind: 'booked' },
+      ),
     );
     await windows(ports).offer([change(0, 'BAD'), change(1, 'B'), change(2, 'BAD'), change(3), change(4), change(5)], 6n, 6n);
     expect(ports.calls).toEqual([
@@ -162,15 +164,17 @@ describe('PartitionWindows', () => {
   });
 
   it('replays a split window line by line, never as the whole posting the ERP refused', async () => {
-    const ports = new RecordingPorts(async () => ({ kind: 'duplicate' }));
+    const ports = new RecordingPorts(() => Promise.resolve({ kind: 'duplicate' }));
     const subject = windows(ports, { pending: { from: 0n, to: 1n }, splitWindow: { from: 0n, to: 1n } });
     await subject.offer([change(0, 'A'), change(1, 'B')], 2n, 2n);
     expect(ports.calls).toEqual(['commit 0 marked', `post ${topic}:0:0-1/line/0`, `post ${topic}:0:0-1/line/1`, 'commit 2']);
   });
 
   it('dead-letters every record of a rejected one-line window, then moves on', async () => {
-    const ports = new RecordingPorts(async (posting) =>
-      posting.lines.some((line) => line.sku === 'BAD') ? { kind: 'rejected', detail: '400 sku rejected' } : { kind: 'booked' },
+    const ports = new RecordingPorts((posting) =>
+      Promise.resolve(
+        posting.lines.some((line) => line.sku === 'BAD') ? { kind: 'rejected', detail: '400 sku rejected' } : { kind: 'booked' },
+      ),
     );
     await windows(ports).offer([change(0, 'BAD'), change(1, 'BAD'), change(2, 'BAD'), change(3)], 4n, 4n);
     expect(ports.calls.slice(0, 4)).toEqual(['commit 0 marked', `post ${topic}:0:0-2`, 'dlq 0:rejected,1:rejected,2:rejected', 'commit 3']);

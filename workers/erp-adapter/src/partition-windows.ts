@@ -137,7 +137,7 @@ export class PartitionWindows {
 
   private serial(work: () => Promise<void>): Promise<void> {
     const run = this.tail.then(async () => {
-      if (this.failure !== undefined) throw this.failure;
+      if (this.failure !== undefined) throw this.failure as unknown;
       this.signal.throwIfAborted();
       try {
         await work();

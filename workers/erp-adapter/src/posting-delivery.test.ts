@@ -10,10 +10,9 @@ const unavailable = (retryAfterMs?: number): ErpUnavailableError => new ErpUnava
 function scripted(script: (ErpAnswer | Error)[]): { post: () => Promise<ErpAnswer>; calls: () => number } {
   let calls = 0;
   return {
-    post: async () => {
+    post: () => {
       const next = script[Math.min(calls++, script.length - 1)]!;
-      if (next instanceof Error) throw next;
-      return next;
+      return next instanceof Error ? Promise.reject(next) : Promise.resolve(next);
     },
     calls: () => calls,
   };

@@ -132,6 +132,8 @@ export class WindowConsumer {
    * between: a rebalance is noticed (the heartbeat throws, kafkajs rejoins) after at most one chunk, not after
    * a whole fetch of postings.
    */
+  // kafkajs builds these payload functions as closures; its types merely declare them as methods.
+  // eslint-disable-next-line @typescript-eslint/unbound-method
   private async onBatch({ batch, resolveOffset, heartbeat, isStale, isRunning }: EachBatchPayload): Promise<void> {
     if (this.closing || batch.messages.length === 0 || isStale()) return;
     const state = await this.startPartition(batch, heartbeat);

@@ -31,10 +31,10 @@ describe('redis-cache under bad rows, TRUNCATE and a stale Redis', () => {
       const parsed = parseStockHash(await redis.hgetall(cacheKeys.stock(sku)));
       const rows = truth.filter((row) => row.sku === sku);
       // Sorted: Postgres returns an updated row in another order.
-      const expected = Object.fromEntries(rows.map((row) => [row.warehouse, `${row.onHand}/${row.reserved}`]).sort());
+      const expected = Object.fromEntries(rows.map((row) => [row.warehouse, `${row.onHand}/${row.reserved}`] as const).sort());
       const got = Object.fromEntries(
         Object.entries(parsed.warehouses)
-          .map(([warehouse, w]) => [warehouse, `${w.onHand}/${w.reserved}`])
+          .map(([warehouse, w]) => [warehouse, `${w.onHand}/${w.reserved}`] as const)
           .sort(),
       );
       const expectedTotal = rows.reduce((sum, row) => sum + row.onHand, 0);

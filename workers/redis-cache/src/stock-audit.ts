@@ -73,7 +73,7 @@ export class StockAudit {
   }
 
   /** One full pass over every shard, slice by slice; answers every slice's outcome. */
-  async pass(signal?: AbortSignal, between: () => Promise<void> = async () => undefined): Promise<SliceAudit[]> {
+  async pass(signal?: AbortSignal, between: () => Promise<void> = () => Promise.resolve()): Promise<SliceAudit[]> {
     const slices: SliceAudit[] = [];
     for (const shard of this.shards) {
       let after = '';

@@ -102,7 +102,7 @@ export function recordsOf(
       return [
         {
           table,
-          key: Object.fromEntries(table.keyIndexes.map((index) => [table.fieldNames[index], null])),
+          key: Object.fromEntries(table.keyIndexes.map((index) => [table.fieldNames[index]!, null])),
           value: envelope('t', null, null),
         },
       ];

@@ -278,7 +278,7 @@ export class ChangeCommitter {
   }
 
   private throwIfFailed(): void {
-    if (this.failure !== undefined) throw this.failure;
+    if (this.failure !== undefined) throw this.failure as unknown;
   }
 }
 

@@ -8,7 +8,7 @@ void runWorker({
   schema: readerConfigSchema,
   argv: process.argv.slice(2),
   env: process.env,
-  start: async ({ config, logger, metrics, readiness, lifecycle }) => {
+  start: ({ config, logger, metrics, readiness, lifecycle }) => {
     const kafka = createKafka(config.kafka, config.serviceName, logger);
     const codec = new AvroCodec(createRegistryClient(config.registry));
     const reader = new WalReader({

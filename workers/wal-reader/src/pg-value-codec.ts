@@ -43,7 +43,7 @@
 export type AvroType = string | { type: string; [key: string]: unknown } | AvroType[];
 export interface ValueCodec {
   avro: AvroType;
-  parse(text: string): unknown;
+  parse: (text: string) => unknown;
 }
 
 /** A column's text could not be read as its declared type (Postgres never prints it that way). */

@@ -41,7 +41,9 @@ describe('wal-reader schema changes', () => {
     const after = await fixture.read(['stock'], () => false, 3_000);
     expect(after).toHaveLength(2);
     await waitFor('the slot to be released', async () => {
-      const result = await fixture.db.query('select active from pg_replication_slots where slot_name = $1', [fixture.slot]);
+      const result = await fixture.db.query<{ active: boolean }>('select active from pg_replication_slots where slot_name = $1', [
+        fixture.slot,
+      ]);
       return result.rows[0]?.active === false;
     });
 

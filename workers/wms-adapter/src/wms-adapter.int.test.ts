@@ -208,10 +208,11 @@ describe('wms-adapter (real wal-readers upstream, 2 shards, the reference WMS)',
       await consumer.subscribe({ topics: [dlqTopic()], fromBeginning: true });
       await consumer.run({
         autoCommit: false,
-        eachMessage: async ({ message }) => {
+        eachMessage: ({ message }) => {
           const headers = Object.fromEntries(Object.entries(message.headers ?? {}).map(([name, value]) => [name, String(value)]));
           letters.push({ value: message.value?.toString('latin1') ?? '', headers });
           if (until(letters)) done();
+          return Promise.resolve();
         },
       });
       await Promise.race([finished, sleep(timeoutMs, undefined, { signal: gaveUp.signal })]);

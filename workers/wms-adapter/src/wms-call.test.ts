@@ -12,7 +12,7 @@ function consumed(envelope: Partial<ChangeEnvelope> | null, overrides: Partial<C
     offset: '7',
     key: null,
     envelope: envelope
-      ? ({
+      ? {
           before: null,
           after: null,
           op: 'u',
@@ -30,7 +30,7 @@ function consumed(envelope: Partial<ChangeEnvelope> | null, overrides: Partial<C
             snapshot: false,
             seq: 2n,
           },
-        } as ChangeEnvelope)
+        }
       : null,
     position: envelope ? { shard: 1, commitLsn: 0x1a2b3c4n, seq: 2 } : null,
     positionText: envelope ? position : null,

@@ -26,16 +26,20 @@ function scriptedWms(steps: Step[]): WmsTransport & { calls: number[] } {
   const calls: number[] = [];
   return {
     calls,
-    send: async () => {
+    send: () => {
       const step = steps[Math.min(calls.length, steps.length - 1)]!;
       calls.push(Date.now());
-      if (step === 'applied' || step === 'duplicate') return step;
-      if (step === 'rejected') throw new WmsRejectedError('HTTP 400: {"error":"sku rejected"}');
-      if (step === 'unauthorized') throw new WmsUnauthorizedError('HTTP 401: {"error":"bad token"}', undefined);
-      if (step === 'unavailable') throw new WmsUnavailableError('HTTP 500: {"error":"injected error"}', undefined);
-      throw new WmsUnavailableError('HTTP 429: {}', step.retryAfterMs);
+      if (step === 'applied' || step === 'duplicate') return Promise.resolve(step);
+      return Promise.reject(failureOf(step));
     },
   };
+}
+
+function failureOf(step: Exclude<Step, 'applied' | 'duplicate'>): Error {
+  if (step === 'rejected') return new WmsRejectedError('HTTP 400: {"error":"sku rejected"}');
+  if (step === 'unauthorized') return new WmsUnauthorizedError('HTTP 401: {"error":"bad token"}', undefined);
+  if (step === 'unavailable') return new WmsUnavailableError('HTTP 500: {"error":"injected error"}', undefined);
+  return new WmsUnavailableError('HTTP 429: {}', step.retryAfterMs);
 }
 
 const fast: DeliveryRetryOptions = { initialDelayMs: 5, maxDelayMs: 20, budgetMs: 400 };

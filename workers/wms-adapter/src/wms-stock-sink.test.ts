@@ -81,7 +81,7 @@ describe('WmsStockSink', () => {
       ),
     );
     expect([...delivery.order].sort()).toEqual(
-      newest.map((change) => `${change.envelope!.after!.sku}@${change.positionText!.slice(-2)}`).sort(),
+      newest.map((change) => `${String(change.envelope!.after!.sku)}@${change.positionText!.slice(-2)}`).sort(),
     );
     expect((await metrics.applied.get()).values[0]?.value).toBe(12);
     expect((await metrics.coalesced.get()).values[0]?.value).toBe(48);
@@ -92,7 +92,10 @@ describe('WmsStockSink', () => {
 
   it('sends the row’s newest state under the newest change’s idempotency key', async () => {
     const sent: WmsCall[] = [];
-    const { sink } = sinkWith({ ...recordingDelivery(), deliver: async (call: WmsCall) => (sent.push(call), { kind: 'applied' }) });
+    const { sink } = sinkWith({
+      ...recordingDelivery(),
+      deliver: (call: WmsCall) => Promise.resolve((sent.push(call), { kind: 'applied' as const })),
+    });
     const batch = [update('A', 1), update('A', 2), update('A', 3)];
     await sink.apply(batch, never);
     expect(sent).toHaveLength(1);
@@ -144,7 +147,7 @@ describe('WmsStockSink', () => {
         return delivery.deliver(call);
       },
     };
-    const { sink } = sinkWith(failing as ReturnType<typeof recordingDelivery>, 2);
+    const { sink } = sinkWith(failing, 2);
     await expect(sink.apply([update('A'), update('B'), update('A', 5, 'WH-B')], never)).rejects.toThrow('stopping');
     expect(delivery.order.filter((entry) => entry.startsWith('A@'))).toHaveLength(2);
   });

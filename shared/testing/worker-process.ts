@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { parsePrometheusText, sumOf } from './metrics-text';
 import { WaitAbandoned, waitFor } from './wait-for';
 
-const repositoryRoot = resolve(__dirname, '../../..');
+const repositoryRoot = resolve(__dirname, '../..');
 
 let built = false;
 

@@ -1,6 +1,5 @@
 import type { ClientBase } from 'pg';
-import { shardOf } from '../sharding';
-import { sqlIdentifier } from '../sql-identifier';
+import { shardOf, sqlIdentifier } from '@inventory-cdc/shared';
 
 /** A connection or a pool: anything that runs one statement. */
 export type Queryable = Pick<ClientBase, 'query'>;
@@ -35,7 +34,7 @@ export function inventoryDdl(name: string): string {
   );`;
 }
 
-export { shardOf } from '../sharding';
+export { shardOf } from '@inventory-cdc/shared';
 
 export const warehouses = ['WH-A', 'WH-B', 'WH-C'] as const;
 

@@ -1,5 +1,5 @@
 import { Client } from 'pg';
-import { sqlIdentifier } from '../sql-identifier';
+import { sqlIdentifier } from '@inventory-cdc/shared';
 import { inventoryDdl } from './inventory-workload';
 import { testStackEndpoints, type LocalStackEndpoints } from './stack-endpoints';
 import { uniqueName } from './unique-name';

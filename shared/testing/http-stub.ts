@@ -22,12 +22,12 @@ export class HttpStub {
   }
 
   /** A handler answering `status` with `body` and `headers`. */
-  static reply(status: number, body: string, headers: Record<string, string> = {}): StubHandler {
+  static readonly reply = (status: number, body: string, headers: Record<string, string> = {}): StubHandler => {
     return (_request, _body, response) => {
       response.writeHead(status, { 'content-type': 'application/json', ...headers });
       response.end(body);
     };
-  }
+  };
 
   /** Stops listening and drops open connections, including requests never answered. */
   async close(): Promise<void> {

@@ -1,5 +1,5 @@
 import type { Kafka } from 'kafkajs';
-import type { AvroCodec } from '../schema-registry';
+import type { AvroCodec } from '@inventory-cdc/shared';
 import { uniqueName } from './unique-name';
 
 export interface ReadRecord {
