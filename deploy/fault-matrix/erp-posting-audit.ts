@@ -41,3 +41,26 @@ export async function overlappingPostings(receiversDatabaseUrl: string): Promise
   }
   return overlaps;
 }
+
+/** Every booked line of one (sku, warehouse): which postings moved it, and by how much. */
+export async function postingLinesOf(
+  receiversDatabaseUrl: string,
+  sku: string,
+  warehouse: string,
+): Promise<{ postingId: string; deltaOnHand: number; deltaReserved: number }[]> {
+  const client = new Client({ connectionString: receiversDatabaseUrl });
+  await client.connect();
+  try {
+    const result = await client.query<{ posting_id: string; delta_on_hand: string; delta_reserved: string }>(
+      'select posting_id, delta_on_hand, delta_reserved from erp.erp_lines where sku = $1 and warehouse = $2 order by posting_id',
+      [sku, warehouse],
+    );
+    return result.rows.map((row) => ({
+      postingId: row.posting_id,
+      deltaOnHand: Number(row.delta_on_hand),
+      deltaReserved: Number(row.delta_reserved),
+    }));
+  } finally {
+    await client.end();
+  }
+}

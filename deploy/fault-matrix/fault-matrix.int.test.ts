@@ -6,7 +6,7 @@ import { settleFleet } from '../demo/demo-reconcile';
 import { FlashSale } from '../demo/flash-sale';
 import { doubledChanges } from './change-topic-audit';
 import { readDeadLetters } from './dead-letter-audit';
-import { overlappingPostings } from './erp-posting-audit';
+import { overlappingPostings, postingLinesOf } from './erp-posting-audit';
 import { FaultInjector, sideTable, type MatrixWorld } from './fault-injector';
 import { catalogue, matrixStackSite, startMatrixWorld, stopMatrixWorld } from './fault-matrix-world';
 import { type Step, describeFault, formatSchedule, matrixSeed, planFaults, poisonSkus, seededRandom } from './fault-schedule';
@@ -117,6 +117,13 @@ const optedIn = process.env.CDC_FAULT_MATRIX === '1';
       );
     }
     for (const { first, second } of erpOverlaps.slice(0, 10)) say(`  ERP postings overlap: ${first} and ${second}`);
+    for (const difference of result.differences.filter((entry) => entry.system === 'ERP').slice(0, 3)) {
+      const [sku, warehouse] = difference.key.split('|') as [string, string];
+      const lines = await postingLinesOf(world!.receiversDatabaseUrl, sku, warehouse);
+      say(
+        `  ERP lines of ${difference.key}: ${lines.map((line) => `${line.postingId} ${line.deltaOnHand}/${line.deltaReserved}`).join('; ')}`,
+      );
+    }
     const members = await Promise.all(
       fleet.members.map(async ({ member }) => ({
         name: member.name,
