@@ -1,17 +1,5 @@
-import {
-  createKafka,
-  createLogger,
-  erpView,
-  formatReconciliation,
-  postgresView,
-  reconcile,
-  redisView,
-  shardOf,
-  sqlIdentifier,
-  wmsView,
-  type Reconciliation,
-} from '@inventory-cdc/shared';
-import { inventoryDdl, seedStock, skuName, waitFor, warehouses } from '@inventory-cdc/shared/testing';
+import { createKafka, createLogger, formatReconciliation, shardOf, sqlIdentifier } from '@inventory-cdc/shared';
+import { inventoryDdl, seedStock, skuName, warehouses } from '@inventory-cdc/shared/testing';
 import Redis from 'ioredis';
 import { randomBytes } from 'node:crypto';
 import { relative } from 'node:path';
@@ -19,6 +7,7 @@ import { Client, Pool } from 'pg';
 import { stackUp } from '../local/stack';
 import { ensureReaderRole } from '../security/reader-role';
 import { DemoFleet, erpPostingWindowMs, fleetConfigFile, fleetFile, stopKeptFleet } from './demo-fleet';
+import { settleFleet } from './demo-reconcile';
 import { UsageError, demoUsage, parseDemoArgs, type DemoOptions } from './demo-options';
 import { FlashSale } from './flash-sale';
 import { LiveView, sinkTargets } from './live-view';
@@ -115,38 +104,6 @@ async function deleteEarlierDemoTopics(brokers: string[], prefix: string): Promi
   }
 }
 
-async function reconcileAll(pools: Pool[], redis: Redis, fleet: DemoFleet): Promise<Reconciliation> {
-  const [truth, cache, wms, erp] = await Promise.all([
-    postgresView(pools, schema),
-    redisView(redis),
-    wmsView(fleet.url('wms-receiver')),
-    erpView(fleet.url('erp-receiver')),
-  ]);
-  return reconcile(truth, { Redis: cache, WMS: wms, ERP: erp });
-}
-
-/** Waits until every system equals Postgres (or the timeout); answers the last reconciliation. */
-async function settle(
-  pools: Pool[],
-  redis: Redis,
-  fleet: DemoFleet,
-  timeoutMs: number,
-  onProgress?: (result: Reconciliation) => void,
-): Promise<Reconciliation> {
-  let last: Reconciliation | undefined;
-  await waitFor(
-    'every system to equal Postgres',
-    async () => {
-      last = await reconcileAll(pools, redis, fleet);
-      onProgress?.(last);
-      return last.differences.length === 0;
-    },
-    timeoutMs,
-    1_000,
-  ).catch(() => undefined);
-  return last ?? reconcileAll(pools, redis, fleet);
-}
-
 async function main(argv: string[]): Promise<number> {
   let options: DemoOptions;
   try {
@@ -219,7 +176,7 @@ async function main(argv: string[]): Promise<number> {
 
     const loadStarted = Date.now();
     let lastReport = 0;
-    const loaded = await settle(pools, redis, fleet, 300_000, (result) => {
+    const loaded = await settleFleet(pools, redis, fleet, 300_000, (result) => {
       if (Date.now() - lastReport < 5_000) return;
       lastReport = Date.now();
       const pending = result.systems
@@ -257,7 +214,7 @@ async function main(argv: string[]): Promise<number> {
     await sale.run();
     view.phase = 'draining';
     const drainStarted = Date.now();
-    const result = await settle(pools, redis, fleet, 120_000);
+    const result = await settleFleet(pools, redis, fleet, 120_000);
     const drainSeconds = (Date.now() - drainStarted) / 1000;
     const latency = await view.stop();
 

@@ -240,31 +240,45 @@ export class DemoFleet {
       this.receiver('wms', this.ports.wms, secrets.wmsToken, secrets.wmsHmac, receiversDatabaseUrl);
       this.receiver('erp', this.ports.erp, secrets.erpToken, secrets.erpHmac, receiversDatabaseUrl);
     }
-    for (const shard of this.shards) {
-      const port = this.ports.reader(shard.id);
-      const process = new WorkerProcess(
-        'wal-reader',
-        {
-          ...this.common(`wal-reader-${shard.id}`, port),
-          CDC__SHARD__ID: String(shard.id),
-          CDC__SHARD__CONNECTION__HOST: shard.host,
-          CDC__SHARD__CONNECTION__PORT: String(shard.port),
-          CDC__SHARD__CONNECTION__DATABASE: shard.database,
-          CDC__SHARD__CONNECTION__USER: shard.user,
-          ...this.loginEnv('CDC__SHARD__CONNECTION__'),
-          ...(this.options.reader
-            ? { CDC__CAPTURE__TABLES: `[${this.options.reader.tables.join(', ')}]` }
-            : { CDC__CAPTURE__SCHEMAS: `[${this.schema}]` }),
-          CDC__TOPICS__PREFIX: this.prefix,
-          CDC__TOPICS__PARTITIONS: String(topicPartitions),
-          ...readerEnv,
-        },
-        `wal-reader-${shard.id}`,
-        this.logDirectory,
-      );
-      this.add('wal-reader', `wal-reader-${shard.id}`, port, process);
-    }
+    for (const shard of this.shards) this.addReader(shard, readerEnv);
     await this.startAndWait(this.members.map((entry) => entry.process));
+  }
+
+  private addReader(shard: LocalStackEndpoints['shards'][number], readerEnv: Record<string, string>): WorkerProcess {
+    const port = this.ports.reader(shard.id);
+    const process = new WorkerProcess(
+      'wal-reader',
+      {
+        ...this.common(`wal-reader-${shard.id}`, port),
+        CDC__SHARD__ID: String(shard.id),
+        CDC__SHARD__CONNECTION__HOST: shard.host,
+        CDC__SHARD__CONNECTION__PORT: String(shard.port),
+        CDC__SHARD__CONNECTION__DATABASE: shard.database,
+        CDC__SHARD__CONNECTION__USER: shard.user,
+        ...this.loginEnv('CDC__SHARD__CONNECTION__'),
+        ...(this.options.reader
+          ? { CDC__CAPTURE__TABLES: `[${this.options.reader.tables.join(', ')}]` }
+          : { CDC__CAPTURE__SCHEMAS: `[${this.schema}]` }),
+        CDC__TOPICS__PREFIX: this.prefix,
+        CDC__TOPICS__PARTITIONS: String(topicPartitions),
+        ...readerEnv,
+      },
+      `wal-reader-${shard.id}`,
+      this.logDirectory,
+    );
+    this.add('wal-reader', `wal-reader-${shard.id}`, port, process);
+    return process;
+  }
+
+  /**
+   * Replaces a shard's reader with one started with `readerEnv` added to its settings (an operator's config
+   * change and restart) and waits until it streams.
+   */
+  async replaceReader(shard: number, readerEnv: Record<string, string>): Promise<void> {
+    const endpoint = this.shards.find((candidate) => candidate.id === shard);
+    if (!endpoint) throw new Error(`no shard ${shard} in the fleet`);
+    await this.stopMember(`wal-reader-${shard}`);
+    await this.startAndWait([this.addReader(endpoint, readerEnv)]);
   }
 
   /** Starts the given sinks (default all three) and waits until each is ready; `env` adds settings per sink. */

@@ -12,6 +12,8 @@ export interface FlashSaleOptions {
   hotSkus: string[];
   /** The rest of the catalogue: background orders and restocks. */
   otherSkus: string[];
+  /** Source of every choice of the sale (SKUs, quantities, think times); seed it to replay a run. Default Math.random. */
+  random?: () => number;
 }
 
 export interface SaleCounters {
@@ -24,8 +26,6 @@ export interface SaleCounters {
   lastError: string | undefined;
 }
 
-const pick = <T>(items: readonly T[]): T => items[Math.floor(Math.random() * items.length)]!;
-
 /**
  * The flash sale: `buyers` concurrent buyers, each one order after another (with a short think time),
  * four in five of them for a hot SKU; meanwhile background restocks (the hot SKUs get replenished, the
@@ -36,8 +36,16 @@ const pick = <T>(items: readonly T[]): T => items[Math.floor(Math.random() * ite
 export class FlashSale {
   readonly counters: SaleCounters = { purchases: 0, soldOut: 0, restocks: 0, shipments: 0, errors: 0, lastError: undefined };
   private startedAt = 0;
+  private deadline = 0;
+  private readonly random: () => number;
 
-  constructor(private readonly options: FlashSaleOptions) {}
+  constructor(private readonly options: FlashSaleOptions) {
+    this.random = options.random ?? Math.random;
+  }
+
+  private pick<T>(items: readonly T[]): T {
+    return items[Math.floor(this.random() * items.length)]!;
+  }
 
   /** 0..1 of the sale's duration. */
   get progress(): number {
@@ -63,56 +71,61 @@ export class FlashSale {
     }
   }
 
-  private async buyer(deadline: number): Promise<void> {
+  private async buyer(): Promise<void> {
     const { schema, hotSkus, otherSkus } = this.options;
-    while (Date.now() < deadline) {
-      const hot = Math.random() < 0.8;
-      const sku = hot ? pick(hotSkus) : pick(otherSkus);
-      const quantity = hot ? 1 : 1 + Math.floor(Math.random() * 3);
+    while (Date.now() < this.deadline) {
+      const hot = this.random() < 0.8;
+      const sku = hot ? this.pick(hotSkus) : this.pick(otherSkus);
+      const quantity = hot ? 1 : 1 + Math.floor(this.random() * 3);
       await this.attempt(async () => {
         const client = await this.poolOf(sku).connect();
         try {
-          if (await purchase(client, schema, sku, pick(warehouses), quantity)) this.counters.purchases++;
+          if (await purchase(client, schema, sku, this.pick(warehouses), quantity)) this.counters.purchases++;
           else this.counters.soldOut++;
         } finally {
           client.release();
         }
       });
-      await sleep(20 + Math.random() * 180);
+      await sleep(20 + this.random() * 180);
     }
   }
 
-  private async background(deadline: number, everyMs: number, work: () => Promise<void>): Promise<void> {
-    while (Date.now() < deadline) {
+  private async background(everyMs: number, work: () => Promise<void>): Promise<void> {
+    while (Date.now() < this.deadline) {
       await this.attempt(work);
       await sleep(everyMs);
     }
+  }
+
+  /** Ends the sale early: buyers and background tasks finish what they are doing and stop. */
+  stop(): void {
+    this.deadline = Math.min(this.deadline, Date.now());
   }
 
   /** Runs the sale to its end; resolves when every buyer and background task has finished. */
   async run(): Promise<void> {
     const { schema, buyers, hotSkus, otherSkus, durationMs } = this.options;
     this.startedAt = Date.now();
-    const deadline = this.startedAt + durationMs;
+    this.deadline = this.startedAt + durationMs;
     // Staggered arrivals: buyers join over the first tenth of the sale, as traffic ramps up.
     const buyerRuns = Array.from({ length: buyers }, async (_, index) => {
       await sleep((index / buyers) * durationMs * 0.1);
-      await this.buyer(deadline);
+      await this.buyer();
     });
-    const replenish = this.background(deadline, 250, async () => {
-      const sku = pick(hotSkus);
-      await restock(this.poolOf(sku), schema, sku, pick(warehouses), 25);
+    const replenish = this.background(250, async () => {
+      const sku = this.pick(hotSkus);
+      await restock(this.poolOf(sku), schema, sku, this.pick(warehouses), 25);
       this.counters.restocks++;
     });
-    const restockRest = this.background(deadline, 100, async () => {
-      const sku = pick(otherSkus);
-      await restock(this.poolOf(sku), schema, sku, pick(warehouses), 10);
+    const restockRest = this.background(100, async () => {
+      const sku = this.pick(otherSkus);
+      await restock(this.poolOf(sku), schema, sku, this.pick(warehouses), 10);
       this.counters.restocks++;
     });
     const shipments = [0, 1].map(() =>
-      this.background(deadline, 20, async () => {
-        const sku = Math.random() < 0.8 ? pick(hotSkus) : pick(otherSkus);
-        if (await ship(this.poolOf(sku), schema, sku, pick(warehouses))) this.counters.shipments++;
+      this.background(20, async () => {
+        const sku = this.random() < 0.8 ? this.pick(hotSkus) : this.pick(otherSkus);
+        if (await ship(this.poolOf(sku), schema, sku, this.pick(warehouses))) this.counters.shipments++;
       }),
     );
     await Promise.all([...buyerRuns, replenish, restockRest, ...shipments]);

@@ -1,18 +1,22 @@
 /**
- * `tsx deploy/local/stack-cli.ts up|down|status [--shards N] [--wipe]` (also `npm run stack:up|down|status`).
+ * `tsx deploy/local/stack-cli.ts up|down|status [--shards N] [--wipe] [--name NAME]` (also `npm run stack:up|down|status`).
+ * `--name` (down and status) addresses a stack a test ran beside the default one (`namedStackSite`), at
+ * the port offset its state file recorded.
  *
  * Progress goes to stderr with elapsed seconds, results (endpoints, status table) to stdout, so scripts can
  * capture the table. `status` exits 3 when a service is down. Known failures (StackError) print their message only: it already says what to do.
  */
 import { StackError, stackDown, stackStatus, stackUp } from './stack';
-import type { StackEndpoints } from './stack-plan';
+import { type StackEndpoints, type StackSite, defaultStackSite, namedStackSite } from './stack-plan';
+import { readState } from './stack-state';
 
-const USAGE = 'usage: tsx deploy/local/stack-cli.ts up|down|status [--shards N] [--wipe]';
+const USAGE = 'usage: tsx deploy/local/stack-cli.ts up|down|status [--shards N] [--wipe] [--name NAME]';
 
 interface CliArgs {
   command: 'up' | 'down' | 'status';
   shards?: number;
   wipe: boolean;
+  name?: string;
 }
 
 function parseArgs(argv: string[]): CliArgs {
@@ -22,6 +26,7 @@ function parseArgs(argv: string[]): CliArgs {
   for (let i = 0; i < rest.length; i++) {
     const arg = rest[i];
     if (arg === '--wipe' && command === 'down') args.wipe = true;
+    else if (arg === '--name' && command !== 'up' && rest[i + 1]) args.name = rest[++i];
     else if ((arg === '--shards' || arg?.startsWith('--shards=')) && command === 'up') {
       const value = Number(arg === '--shards' ? rest[++i] : arg.slice('--shards='.length));
       if (!Number.isInteger(value) || value < 1) throw new StackError(`--shards needs a positive integer\n${USAGE}`);
@@ -54,8 +59,16 @@ function endpointsTable(endpoints: StackEndpoints): string {
   );
 }
 
+/** The named stack at the offset its state file recorded (its servers are found by pid, not by port). */
+function siteOf(args: CliArgs): StackSite {
+  if (args.name === undefined) return defaultStackSite();
+  const recorded = readState(namedStackSite(args.name, 0))?.portOffset ?? 0;
+  return namedStackSite(args.name, recorded);
+}
+
 async function main(): Promise<number> {
   const args = parseArgs(process.argv.slice(2));
+  const site = siteOf(args);
   const started = Date.now();
   const elapsed = (): string => ((Date.now() - started) / 1000).toFixed(1);
   const log = (line: string): void => {
@@ -69,11 +82,11 @@ async function main(): Promise<number> {
       return 0;
     }
     case 'down':
-      await stackDown({ log, wipe: args.wipe });
+      await stackDown({ log, wipe: args.wipe, site });
       process.stdout.write(`stack down in ${elapsed()} s${args.wipe ? ' (data wiped)' : ''}\n`);
       return 0;
     case 'status': {
-      const rows = await stackStatus();
+      const rows = await stackStatus(site);
       const mb = (bytes: number | undefined): string => (bytes === undefined ? '-' : (bytes / 1024 / 1024).toFixed(1));
       process.stdout.write(
         `${table(

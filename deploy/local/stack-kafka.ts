@@ -13,7 +13,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Kafka, logLevel, type Admin, type SASLOptions } from 'kafkajs';
-import { KAFKA_VERSION, STACK_HOST, cacheDir, portPlan, stackDir } from './stack-plan';
+import { KAFKA_VERSION, STACK_HOST, cacheDir, type PortPlan, type StackSite, defaultStackSite, portPlan } from './stack-plan';
 import { type LogFn, StackError, portAnswers, runCommand, spawnDetached } from './stack-process';
 import { defaultJava, runMaven } from './stack-jvm';
 import type { StackService } from './stack-service';
@@ -24,18 +24,18 @@ const STORAGE_TOOL = 'kafka.tools.StorageTool';
 const CONFIG_TOOL = 'kafka.admin.ConfigCommand';
 
 /** The SASL listener's port: next to the controller's, so the port plan needs no new base port. */
-function saslPort(plan = portPlan()): number {
+function saslPort(plan: PortPlan): number {
   return plan.kafkaController + 1;
 }
 
 /** The SSL listener's port: after the SASL listener's. */
-function sslPort(plan = portPlan()): number {
+function sslPort(plan: PortPlan): number {
   return plan.kafkaController + 2;
 }
 
 /** The local stack's SSL listener and the CA its certificate is signed by. */
-export function localKafkaTls(): { broker: string; caFile: string } {
-  return { broker: `${STACK_HOST}:${sslPort()}`, caFile: localStackTls().caFile };
+export function localKafkaTls(site: StackSite = defaultStackSite()): { broker: string; caFile: string } {
+  return { broker: `${STACK_HOST}:${sslPort(portPlan(site.portOffset))}`, caFile: localStackTls(site).caFile };
 }
 
 export interface LocalKafkaSasl {
@@ -48,9 +48,9 @@ export interface LocalKafkaSasl {
 }
 
 /** The local stack's SASL listener and its development users (not secrets: loopback-only test broker). */
-export function localKafkaSasl(): LocalKafkaSasl {
+export function localKafkaSasl(site: StackSite = defaultStackSite()): LocalKafkaSasl {
   return {
-    broker: `${STACK_HOST}:${saslPort()}`,
+    broker: `${STACK_HOST}:${saslPort(portPlan(site.portOffset))}`,
     scram: { username: 'cdc-scram', password: 'cdc-scram-local-only' },
     plain: { username: 'cdc-plain', password: 'cdc-plain-local-only' },
   };
@@ -59,10 +59,11 @@ export function localKafkaSasl(): LocalKafkaSasl {
 const scramMechanisms = ['SCRAM-SHA-256', 'SCRAM-SHA-512'] as const;
 
 /** Broker settings for one node: replication factors of 1 everywhere, topics only by explicit creation. */
-function serverProperties(brokerPort: number, controllerPort: number, logDir: string): string {
-  const sasl = localKafkaSasl();
+function serverProperties(site: StackSite, logDir: string): string {
+  const { kafka: brokerPort, kafkaController: controllerPort } = portPlan(site.portOffset);
+  const sasl = localKafkaSasl(site);
   const saslListener = `SASL_PLAINTEXT://${sasl.broker}`;
-  const sslListener = `SSL://${localKafkaTls().broker}`;
+  const sslListener = `SSL://${localKafkaTls(site).broker}`;
   return [
     '# Written by deploy/local/stack-kafka.ts on every start; edits are overwritten.',
     'process.roles=broker,controller',
@@ -74,7 +75,7 @@ function serverProperties(brokerPort: number, controllerPort: number, logDir: st
     'inter.broker.listener.name=PLAINTEXT',
     'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL',
     'listener.name.ssl.ssl.keystore.type=PEM',
-    `listener.name.ssl.ssl.keystore.location=${localStackTls().keystoreFile}`,
+    `listener.name.ssl.ssl.keystore.location=${localStackTls(site).keystoreFile}`,
     'listener.name.sasl_plaintext.sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512',
     `listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_${sasl.plain.username}="${sasl.plain.password}";`,
     ...scramMechanisms.map(
@@ -158,8 +159,8 @@ async function kafkaAnswers(broker: string): Promise<boolean> {
 }
 
 /** True when the SCRAM user can log in on the SASL listener (false too when the listener is absent). */
-async function scramUserLogsIn(): Promise<boolean> {
-  const sasl = localKafkaSasl();
+async function scramUserLogsIn(site: StackSite): Promise<boolean> {
+  const sasl = localKafkaSasl(site);
   const admin = probeAdmin(sasl.broker, { mechanism: 'scram-sha-512', ...sasl.scram });
   try {
     await admin.connect();
@@ -171,9 +172,9 @@ async function scramUserLogsIn(): Promise<boolean> {
   }
 }
 
-export function kafkaService(): StackService {
-  const plan = portPlan();
-  const dir = path.join(stackDir(), 'kafka');
+export function kafkaService(site: StackSite = defaultStackSite()): StackService {
+  const plan = portPlan(site.portOffset);
+  const dir = path.join(site.dir, 'kafka');
   const logDir = path.join(dir, 'data');
   const propsFile = path.join(dir, 'server.properties');
   const log4jFile = path.join(dir, 'log4j.properties');
@@ -197,9 +198,9 @@ export function kafkaService(): StackService {
     async prepare(log) {
       const java = defaultJava();
       classpath = await kafkaClasspath(log);
-      await ensureLocalStackTls(log);
+      await ensureLocalStackTls(log, site);
       fs.mkdirSync(logDir, { recursive: true });
-      fs.writeFileSync(propsFile, serverProperties(plan.kafka, plan.kafkaController, logDir));
+      fs.writeFileSync(propsFile, serverProperties(site, logDir));
       fs.writeFileSync(log4jFile, log4jProperties(serverLog));
       const meta = path.join(logDir, 'meta.properties');
       if (fs.existsSync(meta)) {
@@ -240,7 +241,7 @@ export function kafkaService(): StackService {
     async afterReady(log) {
       if (!(await portAnswers(sslPort(plan))))
         log(`kafka: the running broker has no SSL listener on ${sslPort(plan)} yet; it gets one at its next start (stack:down, stack:up)`);
-      if (await scramUserLogsIn()) return;
+      if (await scramUserLogsIn(site)) return;
       if (!(await portAnswers(saslPort(plan)))) {
         // KRaft refuses to change advertised listeners at runtime, so only a restart adds the listener.
         log(
@@ -249,7 +250,7 @@ export function kafkaService(): StackService {
         return;
       }
       classpath ||= await kafkaClasspath(log);
-      const { username, password } = localKafkaSasl().scram;
+      const { username, password } = localKafkaSasl(site).scram;
       // The broker takes one credential change per user and request.
       for (const mechanism of scramMechanisms) {
         const alter = [

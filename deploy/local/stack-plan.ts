@@ -3,6 +3,10 @@
  *
  * Everything here is pure (environment variables aside): tests and workers compute the endpoints of the
  * local stack without starting or even asking it, so the plan must be the single source of truth for ports.
+ *
+ * A checkout has one default stack (`.local/stack/`, ports shifted by `CDC_STACK_PORT_BASE`). A test that
+ * breaks servers on purpose runs a stack of its own beside it: a `StackSite` with its own directory and
+ * port offset, passed to every stack function.
  */
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -55,13 +59,44 @@ export const SHARD_USER = 'postgres';
 export function portOffset(env: NodeJS.ProcessEnv = process.env): number {
   const raw = env['CDC_STACK_PORT_BASE']?.trim();
   if (!raw) return 0;
-  const offset = Number(raw);
-  const lowest = BASE_PORTS.postgres + offset;
-  const highest = Math.max(...Object.values(BASE_PORTS)) + offset;
-  if (!Number.isInteger(offset) || lowest < 1024 || highest > 65535) {
-    throw new Error(`CDC_STACK_PORT_BASE must be an integer offset that keeps ports in 1024..65535, got "${raw}"`);
-  }
+  return checkedPortOffset(Number(raw), `CDC_STACK_PORT_BASE must be an integer offset that keeps ports in 1024..65535, got "${raw}"`);
+}
+
+/** The offsets that keep every port of the plan in 1024..65535. */
+export const PORT_OFFSET_RANGE = {
+  min: 1024 - BASE_PORTS.postgres,
+  // The Kafka SASL and SSL listeners take the two ports after the controller's (stack-kafka.ts).
+  max: 65535 - 2 - Math.max(...Object.values(BASE_PORTS)),
+} as const;
+
+function checkedPortOffset(offset: number, message: string): number {
+  if (!Number.isInteger(offset) || offset < PORT_OFFSET_RANGE.min || offset > PORT_OFFSET_RANGE.max) throw new Error(message);
   return offset;
+}
+
+/** Where one stack lives: its data directory (data, logs, state file, lock) and the offset of its ports. */
+export interface StackSite {
+  dir: string;
+  portOffset: number;
+}
+
+/** The checkout's own stack: `.local/stack/`, ports shifted by `CDC_STACK_PORT_BASE`. */
+export function defaultStackSite(env: NodeJS.ProcessEnv = process.env): StackSite {
+  return { dir: path.join(repoRoot(), '.local', 'stack'), portOffset: portOffset(env) };
+}
+
+/**
+ * A stack of its own next to the default one, in `.local/stack-<name>/` with ports shifted by `offset`:
+ * for tests that stop, kill or wipe servers, which would break every other test sharing the default stack.
+ * The caller picks an offset no other stack on the machine uses.
+ */
+export function namedStackSite(name: string, offset: number): StackSite {
+  if (!/^[a-z0-9][a-z0-9-]{0,40}$/.test(name)) throw new Error(`a stack name is lower-case letters, digits and dashes, got "${name}"`);
+  const checked = checkedPortOffset(
+    offset,
+    `the port offset of stack ${name} must keep ports in 1024..65535 (${PORT_OFFSET_RANGE.min}..${PORT_OFFSET_RANGE.max}), got ${offset}`,
+  );
+  return { dir: path.join(repoRoot(), '.local', `stack-${name}`), portOffset: checked };
 }
 
 export function portPlan(offset: number = portOffset()): PortPlan {
@@ -84,10 +119,10 @@ export function requestedShards(explicit?: number, env: NodeJS.ProcessEnv = proc
   return raw;
 }
 
-/** The endpoints of a stack with `shards` shards under the current port plan; does no I/O. */
-export function localStackEndpoints(shards?: number): StackEndpoints {
+/** The endpoints of a stack with `shards` shards under the site's port plan; does no I/O. */
+export function localStackEndpoints(shards?: number, site: StackSite = defaultStackSite()): StackEndpoints {
   const count = requestedShards(shards);
-  const plan = portPlan();
+  const plan = portPlan(site.portOffset);
   return {
     shards: Array.from({ length: count }, (_, id) => {
       const port = plan.postgres(id);
@@ -112,8 +147,8 @@ export function repoRoot(): string {
 }
 
 /** Data, logs, the state file and the lock: inside the repo (git-ignored) so each checkout has its own stack. */
-export function stackDir(): string {
-  return path.join(repoRoot(), '.local', 'stack');
+export function stackDir(site: StackSite = defaultStackSite()): string {
+  return site.dir;
 }
 
 /** Downloads and extracted servers: outside the repo, shared by checkouts, survive `stack:down --wipe`. */
@@ -126,6 +161,6 @@ export function pomPath(): string {
   return path.join(repoRoot(), 'deploy', 'local', 'pom.xml');
 }
 
-export function stateFilePath(): string {
-  return path.join(stackDir(), 'stack.json');
+export function stateFilePath(site: StackSite = defaultStackSite()): string {
+  return path.join(site.dir, 'stack.json');
 }

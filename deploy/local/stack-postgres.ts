@@ -1,14 +1,14 @@
 /**
  * One Postgres cluster per shard, from the machine's installed PostgreSQL server binaries.
  *
- * Each shard owns `.local/stack/pg-<i>/` (data directory, log, unix socket), so it never meets the machine's
+ * Each shard owns `<stack dir>/pg-<i>/` (data directory, log, unix socket), so it never meets the machine's
  * own Postgres (port 5432, sockets in /var/run/postgresql). Postgres refuses to run as root; as root we run
  * initdb and pg_ctl as the `postgres` OS user and hand it the shard directory.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Client } from 'pg';
-import { SHARD_DATABASE, SHARD_USER, STACK_HOST, portPlan, stackDir } from './stack-plan';
+import { SHARD_DATABASE, SHARD_USER, STACK_HOST, type StackSite, defaultStackSite, portPlan } from './stack-plan';
 import { type LogFn, StackError, findExecutable, isExecutable, logSizes, logTail, readPidFile, runCommand } from './stack-process';
 import type { StackService } from './stack-service';
 import { ensureLocalStackTls } from './stack-tls';
@@ -138,13 +138,13 @@ async function withClient<T>(port: number, database: string, action: (client: Cl
   }
 }
 
-export function postgresShardDir(shard: number): string {
-  return path.join(stackDir(), `pg-${shard}`);
+export function postgresShardDir(shard: number, site: StackSite = defaultStackSite()): string {
+  return path.join(site.dir, `pg-${shard}`);
 }
 
-export function postgresService(shard: number): StackService {
-  const port = portPlan().postgres(shard);
-  const shardDir = postgresShardDir(shard);
+export function postgresService(shard: number, site: StackSite = defaultStackSite()): StackService {
+  const port = portPlan(site.portOffset).postgres(shard);
+  const shardDir = postgresShardDir(shard, site);
   const dataDir = path.join(shardDir, 'data');
   const logFile = path.join(shardDir, 'postgres.log');
   const name = `postgres-${shard}`;
@@ -164,7 +164,7 @@ export function postgresService(shard: number): StackService {
       await postgresBinDir();
       fs.mkdirSync(shardDir, { recursive: true, mode: 0o755 });
       // The postgres OS user must be able to traverse down to its shard directory whatever our umask.
-      for (const dir of [path.dirname(stackDir()), stackDir()]) fs.chmodSync(dir, 0o755);
+      for (const dir of [path.dirname(site.dir), site.dir]) fs.chmodSync(dir, 0o755);
       await giveToPostgres(shardDir);
       if (!fs.existsSync(path.join(dataDir, 'PG_VERSION'))) await initCluster(shardDir, dataDir, log, name);
       const socketDir = socketDirFor(shardDir, port);
@@ -173,7 +173,7 @@ export function postgresService(shard: number): StackService {
         await giveToPostgres(socketDir);
       }
       // Postgres reads its key only when owned by its user and not readable by others.
-      const tls = await ensureLocalStackTls(log);
+      const tls = await ensureLocalStackTls(log, site);
       for (const [source, target, mode] of [
         [tls.certFile, 'server.crt', 0o644],
         [tls.keyFile, 'server.key', 0o600],

@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { STACK_HOST, portPlan, stackDir } from './stack-plan';
+import { STACK_HOST, type StackSite, defaultStackSite, portPlan } from './stack-plan';
 import { StackError, findExecutable, spawnDetached } from './stack-process';
 import type { StackService } from './stack-service';
 
@@ -29,9 +29,9 @@ function redisPongs(port: number, timeoutMs = 1_000): Promise<boolean> {
   });
 }
 
-export function redisService(): StackService {
-  const port = portPlan().redis;
-  const dir = path.join(stackDir(), 'redis');
+export function redisService(site: StackSite = defaultStackSite()): StackService {
+  const port = portPlan(site.portOffset).redis;
+  const dir = path.join(site.dir, 'redis');
   const logFile = path.join(dir, 'redis.log');
   const pidFile = path.join(dir, 'redis.pid');
   // Redis rewrites its process title once running; the template keeps our marker in it, so the marker is in

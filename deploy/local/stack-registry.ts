@@ -10,7 +10,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { REGISTRY_VERSION, STACK_HOST, cacheDir, portPlan, stackDir } from './stack-plan';
+import { REGISTRY_VERSION, STACK_HOST, cacheDir, type StackSite, defaultStackSite, portPlan } from './stack-plan';
 import { type LogFn, StackError, findExecutable, runCommand, spawnDetached } from './stack-process';
 import { registryJava, runMaven } from './stack-jvm';
 import type { StackService } from './stack-service';
@@ -89,9 +89,9 @@ function installRegistry(log: LogFn): Promise<string> {
   return installPromise;
 }
 
-export function registryService(): StackService {
-  const plan = portPlan();
-  const dir = path.join(stackDir(), 'registry');
+export function registryService(site: StackSite = defaultStackSite()): StackService {
+  const plan = portPlan(site.portOffset);
+  const dir = path.join(site.dir, 'registry');
   const logFile = path.join(dir, 'registry.log');
   // A system property nobody reads, so the command line (all relative paths otherwise) names this stack.
   const marker = `-Dinventory.cdc.stack=${dir}`;
@@ -104,6 +104,7 @@ export function registryService(): StackService {
     ports: [plan.registry, plan.registryManagement],
     marker,
     pidFile: path.join(dir, 'registry.pid'),
+    dataDir: path.join(dir, 'data'),
     logFiles: [logFile],
     readyTimeoutMs: 120_000,
     stopGraceMs: 20_000,

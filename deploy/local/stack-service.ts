@@ -41,6 +41,11 @@ export interface StackService {
   pidFile: string;
   /** True when the server writes `pidFile` itself; otherwise `ensureRunning` writes it after the spawn. */
   serverWritesPidFile?: boolean;
+  /**
+   * Persistent data a stop may be asked to delete (`stopStackService(…, { wipeData })`), so the server
+   * starts again empty, as one without persistence would. Only where that is a fault worth proving.
+   */
+  dataDir?: string;
   /** Whatever may be slow before the spawn: downloads, initdb, config files. */
   prepare(log: LogFn): Promise<void> | void;
   /** Starts the server and returns its pid. */
@@ -166,5 +171,16 @@ export async function stopService(service: StackService, pid: number, log: LogFn
       ...(service.stopSignal ? { signal: service.stopSignal } : {}),
     });
   }
+  if (!service.serverWritesPidFile) fs.rmSync(service.pidFile, { force: true });
+}
+
+/**
+ * Stops our server with `signal` instead of its own way (a crash with SIGKILL, an orchestrator's SIGTERM),
+ * SIGKILL after its grace time should SIGTERM not end it; resolves once the pid is gone.
+ */
+export async function signalService(service: StackService, pid: number, signal: 'SIGTERM' | 'SIGKILL', log: LogFn): Promise<void> {
+  if (!isOurProcess(pid, service.marker)) return;
+  log(`${service.name}: ${signal} to pid ${pid}`);
+  await stopProcess(pid, service.marker, { service: service.name, graceMs: service.stopGraceMs, log, signal });
   if (!service.serverWritesPidFile) fs.rmSync(service.pidFile, { force: true });
 }

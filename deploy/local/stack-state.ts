@@ -1,5 +1,5 @@
 /**
- * The state file (`.local/stack/stack.json`) and the lock that serialises `stack:up` / `stack:down`.
+ * The state file (`<stack dir>/stack.json`) and the lock that serialises `stack:up` / `stack:down`.
  *
  * The state file is the only record of which pids are ours. It is rewritten (atomically, via rename) right
  * after each spawn, not at the end of `stackUp`, so that a failed or interrupted start still leaves every
@@ -8,7 +8,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { stackDir, stateFilePath } from './stack-plan';
+import { type StackSite, stateFilePath } from './stack-plan';
 import { StackError, isProcessAlive } from './stack-process';
 
 export interface ServiceRecord {
@@ -27,9 +27,9 @@ export interface StackState {
   services: Record<string, ServiceRecord>;
 }
 
-export function readState(): StackState | undefined {
+export function readState(site: StackSite): StackState | undefined {
   try {
-    const parsed = JSON.parse(fs.readFileSync(stateFilePath(), 'utf8')) as Partial<StackState>;
+    const parsed = JSON.parse(fs.readFileSync(stateFilePath(site), 'utf8')) as Partial<StackState>;
     if (parsed.version !== 1 || typeof parsed.shards !== 'number' || typeof parsed.services !== 'object') return undefined;
     return { version: 1, shards: parsed.shards, portOffset: parsed.portOffset ?? 0, services: parsed.services ?? {} };
   } catch {
@@ -38,9 +38,9 @@ export function readState(): StackState | undefined {
 }
 
 /** Synchronous write + rename: concurrent service starts in this process never interleave a write. */
-export function writeState(state: StackState): void {
-  fs.mkdirSync(stackDir(), { recursive: true });
-  const file = stateFilePath();
+export function writeState(site: StackSite, state: StackState): void {
+  fs.mkdirSync(site.dir, { recursive: true });
+  const file = stateFilePath(site);
   const temporary = `${file}.${process.pid}.tmp`;
   fs.writeFileSync(temporary, `${JSON.stringify(state, null, 2)}\n`);
   fs.renameSync(temporary, file);
@@ -48,7 +48,10 @@ export function writeState(state: StackState): void {
 
 /** Mutations of the state that persist immediately. */
 export class StateStore {
-  constructor(readonly state: StackState) {}
+  constructor(
+    readonly site: StackSite,
+    readonly state: StackState,
+  ) {}
 
   get(service: string): ServiceRecord | undefined {
     return this.state.services[service];
@@ -56,45 +59,50 @@ export class StateStore {
 
   record(service: string, pid: number, port: number): void {
     this.state.services[service] = { pid, port, recordedAt: new Date().toISOString() };
-    writeState(this.state);
+    writeState(this.site, this.state);
   }
 
   forget(service: string): void {
     if (!(service in this.state.services)) return;
     delete this.state.services[service];
-    writeState(this.state);
+    writeState(this.site, this.state);
   }
 
   setShards(shards: number): void {
     this.state.shards = shards;
-    writeState(this.state);
+    writeState(this.site, this.state);
   }
 }
 
 const LOCK_WAIT_MS = 300_000;
-let inProcessQueue: Promise<unknown> = Promise.resolve();
+/** Per stack directory: stacks of different sites never wait for each other. */
+const inProcessQueues = new Map<string, Promise<unknown>>();
 
 /**
  * Runs `action` holding the stack lock. Two lock levels: a promise queue for callers in this process (a
  * test setup calling `stackUp` twice), and an exclusive-create lock file with our pid for other processes
  * (parallel jest projects, a second terminal). A lock whose pid is dead is stale and taken over.
  */
-export function withStackLock<T>(log: (line: string) => void, action: () => Promise<T>): Promise<T> {
-  const run = inProcessQueue.then(async () => {
-    const release = await acquireLockFile(log);
+export function withStackLock<T>(site: StackSite, log: (line: string) => void, action: () => Promise<T>): Promise<T> {
+  const queue = inProcessQueues.get(site.dir) ?? Promise.resolve();
+  const run = queue.then(async () => {
+    const release = await acquireLockFile(site, log);
     try {
       return await action();
     } finally {
       release();
     }
   });
-  inProcessQueue = run.catch(() => undefined);
+  inProcessQueues.set(
+    site.dir,
+    run.catch(() => undefined),
+  );
   return run;
 }
 
-async function acquireLockFile(log: (line: string) => void): Promise<() => void> {
-  fs.mkdirSync(stackDir(), { recursive: true });
-  const lockFile = path.join(stackDir(), 'stack.lock');
+async function acquireLockFile(site: StackSite, log: (line: string) => void): Promise<() => void> {
+  fs.mkdirSync(site.dir, { recursive: true });
+  const lockFile = path.join(site.dir, 'stack.lock');
   const deadline = Date.now() + LOCK_WAIT_MS;
   let announced = false;
   for (;;) {

@@ -2,11 +2,11 @@
  * The local stack's TLS material: a development CA and one server certificate for `localhost` and
  * `127.0.0.1`, which every Postgres shard and Kafka's SSL listener present, so tests can connect with
  * `sslmode=verify-full` and Kafka `ssl: { ca }` exactly as production does. Made once with openssl and kept
- * under `.local/stack/tls/`; nothing here is a secret (loopback-only development servers).
+ * under `<stack dir>/tls/`; nothing here is a secret (loopback-only development servers).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { stackDir } from './stack-plan';
+import { type StackSite, defaultStackSite } from './stack-plan';
 import { type LogFn, StackError, findExecutable, runCommand } from './stack-process';
 
 export interface LocalStackTls {
@@ -20,8 +20,8 @@ export interface LocalStackTls {
   keystoreFile: string;
 }
 
-export function localStackTls(): LocalStackTls {
-  const dir = path.join(stackDir(), 'tls');
+export function localStackTls(site: StackSite = defaultStackSite()): LocalStackTls {
+  const dir = path.join(site.dir, 'tls');
   return {
     caFile: path.join(dir, 'ca.crt'),
     certFile: path.join(dir, 'server.crt'),
@@ -30,22 +30,27 @@ export function localStackTls(): LocalStackTls {
   };
 }
 
-let made: Promise<LocalStackTls> | undefined;
+/** Per stack directory. */
+const made = new Map<string, Promise<LocalStackTls>>();
 
 /**
  * Makes the CA and the server certificate when missing (an incomplete set is made anew), once per process:
  * the services prepare in parallel, and each must present a certificate of the one CA.
  */
-export function ensureLocalStackTls(log: LogFn): Promise<LocalStackTls> {
-  made ??= makeLocalStackTls(log).catch((error: unknown) => {
-    made = undefined;
-    throw error;
-  });
-  return made;
+export function ensureLocalStackTls(log: LogFn, site: StackSite = defaultStackSite()): Promise<LocalStackTls> {
+  let making = made.get(site.dir);
+  if (!making) {
+    making = makeLocalStackTls(log, site).catch((error: unknown) => {
+      made.delete(site.dir);
+      throw error;
+    });
+    made.set(site.dir, making);
+  }
+  return making;
 }
 
-async function makeLocalStackTls(log: LogFn): Promise<LocalStackTls> {
-  const tls = localStackTls();
+async function makeLocalStackTls(log: LogFn, site: StackSite): Promise<LocalStackTls> {
+  const tls = localStackTls(site);
   if ((Object.values(tls) as string[]).every((file) => fs.existsSync(file))) return tls;
   const openssl = findExecutable('openssl');
   if (!openssl) throw new StackError('openssl not found (the stack makes its TLS certificates with it): apt-get install openssl');

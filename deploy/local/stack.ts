@@ -7,29 +7,47 @@
  * only what is missing, so tests can call `stackUp()` unconditionally and pay ~1 s when the stack is up.
  */
 import * as fs from 'node:fs';
-import { type StackEndpoints, localStackEndpoints, portOffset, requestedShards, stackDir } from './stack-plan';
+import { type StackEndpoints, type StackSite, defaultStackSite, localStackEndpoints, requestedShards } from './stack-plan';
 import { type LogFn, StackError, portAnswers, residentBytes } from './stack-process';
 import { type StackState, StateStore, readState, withStackLock, writeState } from './stack-state';
-import { type StackService, ensureRunning, mainPort, runningPid, stopService } from './stack-service';
+import { type StackService, ensureRunning, mainPort, runningPid, signalService, stopService } from './stack-service';
 import { postgresService } from './stack-postgres';
 import { kafkaService } from './stack-kafka';
 import { registryService } from './stack-registry';
 import { redisService } from './stack-redis';
 
-export type { StackEndpoints } from './stack-plan';
-export { localStackEndpoints } from './stack-plan';
+export type { StackEndpoints, StackSite } from './stack-plan';
+export { defaultStackSite, localStackEndpoints, namedStackSite } from './stack-plan';
 export { StackError } from './stack-process';
 
 export interface StackUpOptions {
   /** Postgres shards to have running; default `CDC_STACK_SHARDS` or 2. More running ones are left alone. */
   shards?: number;
   log?: (line: string) => void;
+  /** Which stack; default the checkout's own (`defaultStackSite()`). */
+  site?: StackSite;
 }
 
 export interface StackDownOptions {
   log?: (line: string) => void;
-  /** Also delete data, logs and the state file (`.local/stack/`); downloads in the user cache stay. */
+  /** Also delete data, logs and the state file (the site's directory); downloads in the user cache stay. */
   wipe?: boolean;
+  site?: StackSite;
+}
+
+/** A server of the stack that can be stopped and started on its own. */
+export type StackServiceName = 'registry' | 'kafka' | 'redis' | `postgres-${number}`;
+
+export interface StopServiceOptions {
+  log?: LogFn;
+  site?: StackSite;
+  /**
+   * How to stop it: default the server's own graceful stop; `SIGTERM` or `SIGKILL` send that signal to its
+   * pid (and SIGKILL after the grace time, should SIGTERM not end it), as a crash or an orchestrator would.
+   */
+  signal?: 'SIGTERM' | 'SIGKILL';
+  /** Also delete its persistent data (`StackService.dataDir`), so it starts again empty. */
+  wipeData?: boolean;
 }
 
 export interface ServiceStatus {
@@ -46,15 +64,20 @@ const silent: LogFn = () => undefined;
  * The servers of a stack with `shards` shards, slowest starter first: Promise.all begins them in this order
  * and the registry JVM (8-15 s) dominates the wall time.
  */
-function stackServices(shards: number): StackService[] {
-  return [registryService(), kafkaService(), redisService(), ...Array.from({ length: shards }, (_, shard) => postgresService(shard))];
+function stackServices(site: StackSite, shards: number): StackService[] {
+  return [
+    registryService(site),
+    kafkaService(site),
+    redisService(site),
+    ...Array.from({ length: shards }, (_, shard) => postgresService(shard, site)),
+  ];
 }
 
 /** Shards that may have a server: the state file's count, or the pg-<i> directories (the file may be lost). */
-function knownShards(state: StackState | undefined): number {
+function knownShards(site: StackSite, state: StackState | undefined): number {
   let fromDirs = 0;
   try {
-    for (const entry of fs.readdirSync(stackDir())) {
+    for (const entry of fs.readdirSync(site.dir)) {
       const match = /^pg-(\d+)$/.exec(entry);
       if (match?.[1] !== undefined) fromDirs = Math.max(fromDirs, Number(match[1]) + 1);
     }
@@ -64,8 +87,8 @@ function knownShards(state: StackState | undefined): number {
   return Math.max(state?.shards ?? 0, fromDirs);
 }
 
-function emptyState(shards: number): StackState {
-  return { version: 1, shards, portOffset: portOffset(), services: {} };
+function emptyState(site: StackSite, shards: number): StackState {
+  return { version: 1, shards, portOffset: site.portOffset, services: {} };
 }
 
 /** Collects the failures of parallel work into one error that names each failed service. */
@@ -85,21 +108,22 @@ function throwFailures(what: string, services: StackService[], results: PromiseS
 export function stackUp(opts: StackUpOptions = {}): Promise<StackEndpoints> {
   const log = opts.log ?? silent;
   const shards = requestedShards(opts.shards);
-  return withStackLock(log, async () => {
-    const previous = readState();
-    const store = new StateStore(previous ?? emptyState(shards));
-    store.state.portOffset = portOffset();
+  const site = opts.site ?? defaultStackSite();
+  return withStackLock(site, log, async () => {
+    const previous = readState(site);
+    const store = new StateStore(site, previous ?? emptyState(site, shards));
+    store.state.portOffset = site.portOffset;
     // Shards beyond the request that still run stay part of the stack (status, down); stopped ones drop out.
     let running = 0;
-    for (let shard = 0; shard < knownShards(previous); shard++) {
-      if (runningPid(postgresService(shard), store) !== undefined) running = shard + 1;
+    for (let shard = 0; shard < knownShards(site, previous); shard++) {
+      if (runningPid(postgresService(shard, site), store) !== undefined) running = shard + 1;
     }
     // Recorded before anything starts, so stackDown covers every shard even if this call fails half-way.
     store.setShards(Math.max(running, shards));
-    const services = stackServices(shards);
+    const services = stackServices(site, shards);
     const results = await Promise.allSettled(services.map((service) => ensureRunning(service, store, log)));
     throwFailures('stack up', services, results);
-    return localStackEndpoints(shards);
+    return localStackEndpoints(shards, site);
   });
 }
 
@@ -109,10 +133,11 @@ export function stackUp(opts: StackUpOptions = {}): Promise<StackEndpoints> {
  */
 export function stackDown(opts: StackDownOptions = {}): Promise<void> {
   const log = opts.log ?? silent;
-  return withStackLock(log, async () => {
-    const previous = readState();
-    const store = new StateStore(previous ?? emptyState(0));
-    const services = stackServices(knownShards(previous));
+  const site = opts.site ?? defaultStackSite();
+  return withStackLock(site, log, async () => {
+    const previous = readState(site);
+    const store = new StateStore(site, previous ?? emptyState(site, 0));
+    const services = stackServices(site, knownShards(site, previous));
     const results = await Promise.allSettled(
       services.map(async (service) => {
         const pid = runningPid(service, store);
@@ -122,13 +147,54 @@ export function stackDown(opts: StackDownOptions = {}): Promise<void> {
     );
     throwFailures('stack down', services, results);
     if (opts.wipe) {
-      for (const entry of fs.readdirSync(stackDir())) {
-        if (entry !== 'stack.lock') fs.rmSync(`${stackDir()}/${entry}`, { recursive: true, force: true });
+      for (const entry of fs.readdirSync(site.dir)) {
+        if (entry !== 'stack.lock') fs.rmSync(`${site.dir}/${entry}`, { recursive: true, force: true });
       }
-      log(`wiped ${stackDir()}`);
+      log(`wiped ${site.dir}`);
     } else if (previous) {
-      writeState({ ...store.state, services: {} });
+      writeState(site, { ...store.state, services: {} });
     }
+  });
+}
+
+/** The service of that name in `site`'s stack, with the state store it is recorded in. */
+function namedService(site: StackSite, name: StackServiceName): { service: StackService; store: StateStore } {
+  const state = readState(site);
+  const store = new StateStore(site, state ?? emptyState(site, 0));
+  const service = stackServices(site, knownShards(site, state)).find((candidate) => candidate.name === name);
+  if (!service) throw new StackError(`the stack in ${site.dir} has no ${name}`);
+  return { service, store };
+}
+
+/**
+ * Stops one server of the running stack (only a server this stack started) and waits until it is gone;
+ * it stays down until `startStackService` or `stackUp`. The fault tests' outages.
+ */
+export function stopStackService(name: StackServiceName, opts: StopServiceOptions = {}): Promise<void> {
+  const log = opts.log ?? silent;
+  const site = opts.site ?? defaultStackSite();
+  return withStackLock(site, log, async () => {
+    const { service, store } = namedService(site, name);
+    const pid = runningPid(service, store);
+    if (pid !== undefined) {
+      if (opts.signal) await signalService(service, pid, opts.signal, log);
+      else await stopService(service, pid, log);
+    }
+    store.forget(service.name);
+    if (opts.wipeData && service.dataDir) {
+      fs.rmSync(service.dataDir, { recursive: true, force: true });
+      log(`${service.name}: deleted its data (${service.dataDir})`);
+    }
+  });
+}
+
+/** Starts one server of the stack when it is not running; resolves once it answers. */
+export function startStackService(name: StackServiceName, opts: { log?: LogFn; site?: StackSite } = {}): Promise<void> {
+  const log = opts.log ?? silent;
+  const site = opts.site ?? defaultStackSite();
+  return withStackLock(site, log, async () => {
+    const { service, store } = namedService(site, name);
+    await ensureRunning(service, store, log);
   });
 }
 
@@ -136,24 +202,17 @@ export function stackDown(opts: StackDownOptions = {}): Promise<void> {
  * Stops one server of the running stack and starts it again (e.g. the registry, to prove what survives a
  * restart); resolves once it answers. Only a server this stack started is stopped.
  */
-export function restartStackService(name: 'registry' | 'kafka' | 'redis', opts: { log?: LogFn } = {}): Promise<void> {
-  const log = opts.log ?? silent;
-  return withStackLock(log, async () => {
-    const store = new StateStore(readState() ?? emptyState(0));
-    const service = stackServices(0).find((candidate) => candidate.name === name)!;
-    const pid = runningPid(service, store);
-    if (pid !== undefined) await stopService(service, pid, log);
-    store.forget(service.name);
-    await ensureRunning(service, store, log);
-  });
+export async function restartStackService(name: StackServiceName, opts: StopServiceOptions = {}): Promise<void> {
+  await stopStackService(name, opts);
+  await startStackService(name, opts);
 }
 
 /** One row per server of the last `stackUp`'s shard count: our pid if it runs, its port, whether it answers, its RSS. */
-export async function stackStatus(): Promise<ServiceStatus[]> {
-  const state = readState();
+export async function stackStatus(site: StackSite = defaultStackSite()): Promise<ServiceStatus[]> {
+  const state = readState(site);
   const shards = state?.shards || requestedShards();
-  const store = new StateStore(state ?? emptyState(shards));
-  const services = stackServices(shards);
+  const store = new StateStore(site, state ?? emptyState(site, shards));
+  const services = stackServices(site, shards);
   const order = (s: StackService): number => (s.name.startsWith('postgres-') ? 0 : 1);
   services.sort((a, b) => order(a) - order(b));
   return Promise.all(
@@ -169,6 +228,6 @@ export async function stackStatus(): Promise<ServiceStatus[]> {
 }
 
 /** True when every server of the last `stackUp`'s shard count runs as ours and answers on its port. */
-export async function isStackUp(): Promise<boolean> {
-  return (await stackStatus()).every((row) => row.up);
+export async function isStackUp(site: StackSite = defaultStackSite()): Promise<boolean> {
+  return (await stackStatus(site)).every((row) => row.up);
 }

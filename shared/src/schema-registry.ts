@@ -62,6 +62,8 @@ export class AvroCodec {
   private readonly types = new Map<number, Promise<avro.Type>>();
   /** Types of the schemas this codec registered itself: the writer's synchronous encoding path. */
   private readonly registered = new Map<number, avro.Type>();
+  /** The schema text each of those ids was registered with. */
+  private readonly registeredText = new Map<number, string>();
   /** Encoded records are views into a shared slab: one allocation per slab, not two per record. */
   private slab = Buffer.allocUnsafe(slabBytes);
   private slabUsed = 0;
@@ -83,10 +85,17 @@ export class AvroCodec {
 
   /** Registers `schema` under `subject` (idempotent for an identical schema); returns its id. */
   async register(subject: string, schema: object): Promise<number> {
-    const id = await this.client.register(subject, { schemaType: 'AVRO', schema: JSON.stringify(schema) }, false);
-    let type = this.registered.get(id);
-    if (!type) this.registered.set(id, (type = compile(schema)));
-    if (!this.types.has(id)) this.types.set(id, Promise.resolve(type));
+    const text = JSON.stringify(schema);
+    const id = await this.client.register(subject, { schemaType: 'AVRO', schema: text }, false);
+    // A registry restarted empty hands its ids out again from 1, to whatever is registered first: an id this
+    // codec knew may now stand for another schema, and encoding with the old one would write bytes the id
+    // does not describe. The registry's latest answer for the id wins.
+    if (this.registeredText.get(id) !== text) {
+      const type = compile(schema);
+      this.registered.set(id, type);
+      this.registeredText.set(id, text);
+      this.types.set(id, Promise.resolve(type));
+    }
     return id;
   }
 

@@ -1,5 +1,5 @@
 import type { ChangeEnvelope } from './change-event';
-import { stockKeyProblem } from './stock-row';
+import { stockKeyProblem, stockRowKeyProblem } from './stock-row';
 
 function event(op: ChangeEnvelope['op'], row: Record<string, unknown> | null): ChangeEnvelope {
   return {
@@ -31,5 +31,15 @@ describe('stockKeyProblem', () => {
     ['a truncate has no row', event('t', null), undefined],
   ])('%s', (_name, envelope, expected) => {
     expect(stockKeyProblem(envelope)).toBe(expected);
+  });
+});
+
+describe('stockRowKeyProblem', () => {
+  it('judges a row read from Postgres like the event carrying it', () => {
+    expect(stockRowKeyProblem({ sku: 'SKU-1', warehouse: 'WH-A' })).toBeUndefined();
+    expect(stockRowKeyProblem({ sku: 'POISON{1}', warehouse: 'WH-A' })).toBe('sku "POISON{1}" holds a control character or a brace');
+    expect(stockRowKeyProblem({ sku: 'SKU-1', warehouse: 'WH-A\t' })).toBe(
+      stockKeyProblem(event('c', { sku: 'SKU-1', warehouse: 'WH-A\t' })),
+    );
   });
 });

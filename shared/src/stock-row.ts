@@ -14,7 +14,14 @@ const maxKeyLength = 200;
  */
 export function stockKeyProblem(envelope: ChangeEnvelope | null): string | undefined {
   if (!envelope || envelope.op === 't') return undefined;
-  const row = envelope.op === 'd' ? envelope.before : envelope.after;
+  return stockRowKeyProblem(envelope.op === 'd' ? envelope.before : envelope.after);
+}
+
+/**
+ * The same judgement for a row read from Postgres directly (a rebuild, an audit): a row whose events the
+ * sinks dead-letter must not reach them by another path either.
+ */
+export function stockRowKeyProblem(row: { readonly sku?: unknown; readonly warehouse?: unknown } | null | undefined): string | undefined {
   for (const column of ['sku', 'warehouse'] as const) {
     const value = row?.[column];
     if (typeof value !== 'string') return `${column} is missing`;

@@ -1,4 +1,4 @@
-import { cacheKeys, encodePosition, readTableSnapshot, type Logger } from '@inventory-cdc/shared';
+import { cacheKeys, encodePosition, readTableSnapshot, stockRowKeyProblem, type Logger } from '@inventory-cdc/shared';
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { stockScript } from './stock-script';
@@ -19,7 +19,8 @@ const rowsPerChunk = 2_000;
  * seq) through the same newer-wins script as the stream, so a rebuild never overwrites a newer value and
  * a later change is never lost. Then every warehouse of the shard still holding a value from before that
  * position is one Postgres no longer has (deleted while Redis did not hear of it) and is removed. The
- * sentinel is set only when every shard is done.
+ * sentinel is set only when every shard is done. A row whose key the stream's sinks refuse
+ * (`stockRowKeyProblem`: its events are dead-lettered) is left out here too.
  */
 export async function rebuildStock(
   redis: Redis,
@@ -32,6 +33,7 @@ export async function rebuildStock(
   for (const shard of shards) {
     let position = '';
     let shardRows = 0;
+    const refused: string[] = [];
     const chunks = readTableSnapshot(
       {
         connection: shard.connection,
@@ -48,14 +50,24 @@ export async function rebuildStock(
       const keys = ['', ''];
       const args: Array<string | number> = ['0', 0];
       for (const [sku, warehouse, onHand, reserved] of chunk.rows) {
+        const problem = stockRowKeyProblem({ sku, warehouse });
+        if (problem !== undefined) {
+          refused.push(problem);
+          continue;
+        }
         keys.push(cacheKeys.stock(sku!));
         args.push(warehouse!, 'r', onHand!, reserved!, position, sku!);
       }
-      await applyStock(keys.length, ...keys, ...args);
-      shardRows += chunk.rows.length;
+      if (keys.length > 2) await applyStock(keys.length, ...keys, ...args);
+      shardRows += keys.length - 2;
     }
     rows += shardRows;
     const removed = await sweepShard(redis, position, false);
+    if (refused.length > 0)
+      logger.warn(
+        { shard: shard.id, refused: refused.length, first: refused[0] },
+        'rows with keys the sinks refuse left out of the read model',
+      );
     logger.info({ shard: shard.id, position, rows: shardRows, removed }, 'shard re-seeded');
   }
   await redis.set(cacheKeys.sentinel, new Date().toISOString());
