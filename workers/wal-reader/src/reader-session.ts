@@ -24,6 +24,7 @@ import type { Kafka, Producer } from 'kafkajs';
 import { Client } from 'pg';
 import { ChangeCommitter, type OutgoingRecord } from './change-committer';
 import { ChangeEncoder } from './change-encoder';
+import { KafkaTransactionLimit } from './kafka-transaction-limit';
 import { keyPartition } from './key-partition';
 import { slotNamesOfConfig, type ReaderConfig } from './reader-config';
 import { ReaderLoop, type ReaderEvent } from './reader-loop';
@@ -292,7 +293,7 @@ export class ReaderSession {
     const shard = { shard: metrics.shard };
     return new ChangeCommitter(
       {
-        producer,
+        producer: new KafkaTransactionLimit(producer, config.kafkaTransaction.timeoutMs),
         progressRecord: (commitLsn) => ({
           topic: this.topics.progress,
           message: progressMessage({ ...this.progress, commitLsn, updatedAtMs: Date.now() }),
