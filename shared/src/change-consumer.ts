@@ -12,7 +12,7 @@ import type { AvroCodec } from './schema-registry';
 import type { SinkMetrics } from './sink-metrics';
 
 /** Crash points (see crash-points.ts) of the shared consumer. */
-export const sinkCrashPoints = { afterApply: 'sink-after-apply' } as const;
+export const sinkCrashPoints = { afterDeadLetters: 'sink-after-dead-letters', afterApply: 'sink-after-apply' } as const;
 
 export interface TopicPartitionOffset {
   topic: string;
@@ -158,13 +158,19 @@ export async function startChangeConsumer(options: ChangeConsumerOptions): Promi
           else undecodable.push(outcome.letter);
         }
         metrics.consumed.inc({ sink: metrics.sink }, batch.messages.length);
+        // A crash after dead letters are sent and before the batch's effect repeats them (at least once).
+        const sendLetters = async (letters: DeadLetter[]): Promise<void> => {
+          if (letters.length === 0) return;
+          await options.deadLetters.send(letters);
+          crashPoint(sinkCrashPoints.afterDeadLetters);
+        };
         // Before the sink may store its progress past them (it may keep its own, see resumePositions).
-        await options.deadLetters.send(undecodable);
+        await sendLetters(undecodable);
         // Once per record, however often a failing batch is retried.
         const sent = new Set<string>();
         const deadLetter = async (letters: DeadLetter[]): Promise<void> => {
           const fresh = letters.filter((letter) => !sent.has(letter.record.offset));
-          await options.deadLetters.send(fresh);
+          await sendLetters(fresh);
           fresh.forEach((letter) => sent.add(letter.record.offset));
         };
         const undeliverable = await retry(() => sink.apply(changes, signal, deadLetter), {
