@@ -118,7 +118,7 @@ interface DecodedRow {
 function decodeRow(table: CompiledTable, values: ColumnValue[], oldRow: ColumnValue[] | null): DecodedRow {
   const record: RowRecord = {};
   const unchangedToast: string[] = [];
-  const { codecs, fieldNames, shape } = table;
+  const { fieldNames, shape } = table;
   for (let index = 0; index < fieldNames.length; index++) {
     let value = values[index];
     if (value?.kind === 'unchanged-toast' && oldRow) value = oldRow[index];
