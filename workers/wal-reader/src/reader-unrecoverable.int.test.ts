@@ -65,7 +65,9 @@ describe('wal-reader array values', () => {
 
     await fixture.db.query(`insert into grid values (1, '[0:1]={1,2}'), (2, '{5,NULL}')`);
     const streamed = envelopes(await fixture.read(['grid'], (records) => records.length >= 2));
-    expect(streamed.map((event) => event.after)).toEqual([
+    // Rows of different keys may sit in different partitions: compared in id order, as plain objects.
+    const rows = streamed.map((event) => ({ id: event.after?.id, cells: event.after?.cells })).sort((a, b) => Number(a.id) - Number(b.id));
+    expect(rows).toEqual([
       { id: 1, cells: [1, 2] },
       { id: 2, cells: [5, null] },
     ]);
