@@ -140,7 +140,11 @@ async function slotIdentityOf(
   const state = await readSlot(client, slot);
   if (!state) return undefined;
   const systemIdentifier = await systemIdentifierOf(client);
-  const progress = await readProgress(kafka, progressTopic, shard, createLogger({ service: 'fleet', level: 'silent' }), 15_000);
+  // A progress topic that cannot be read to its end (a hanging transaction) leaves the slot unjudged here;
+  // the reader names that problem itself when it starts.
+  const progress = await readProgress(kafka, progressTopic, shard, createLogger({ service: 'fleet', level: 'silent' }), 15_000).catch(
+    () => undefined,
+  );
   return progress && slotIdentityProblem(slot, state, progress, systemIdentifier);
 }
 
