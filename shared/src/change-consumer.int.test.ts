@@ -221,7 +221,9 @@ describe('change consumer: a registry outage is waited out, only undecodable byt
     };
     const metrics = new SinkMetrics(new FleetMetrics('markers-test'), 'test-sink');
     const applied: bigint[] = [];
-    const sink: ChangeSink = { apply: async (changes) => (applied.push(...changes.map((change) => change.envelope!.source.lsn)), []) };
+    const sink: ChangeSink = {
+      apply: (changes) => Promise.resolve((applied.push(...changes.map((change) => change.envelope!.source.lsn)), [])),
+    };
     const stops: (() => Promise<void>)[] = [];
     const deadLetters = await openDeadLetterQueue(kafka, { prefix, stockSchema: 'inventory' }, metrics, {
       onStop: (_name, stop) => void stops.push(async () => void (await stop())),

@@ -41,10 +41,11 @@ describe('redis-cache under bad rows, TRUNCATE and a stale Redis', () => {
     await consumer.subscribe({ topic: `${fleet.prefix}.dlq.redis-cache`, fromBeginning: true });
     await new Promise<void>((resolve) => {
       void consumer.run({
-        eachMessage: async ({ message }) => {
+        eachMessage: ({ message }) => {
           const header = (name: string): string => String(message.headers?.[name] ?? '');
           sources.push(`${header('dlq.source.topic')}:${header('dlq.source.partition')}@${header('dlq.source.offset')}`);
           if (Number(message.offset) + 1 >= high) resolve();
+          return Promise.resolve();
         },
       });
     });
