@@ -93,6 +93,9 @@ function serverProperties(site: StackSite, logDir: string): string {
     'group.initial.rebalance.delay.ms=0',
     // kafkajs' transactionTimeout must stay below this (see TRAPS.md).
     'transaction.max.timeout.ms=900000',
+    // The broker looks for expired transactions every 10 s by default; every second here, so a test of a
+    // transaction that outlives its timeout sees the abort within a second of the limit.
+    'transaction.abort.timed.out.transaction.cleanup.interval.ms=1000',
     '',
   ].join('\n');
 }

@@ -1,5 +1,6 @@
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Admin, Kafka } from 'kafkajs';
 import pino from 'pino';
 import type { ConsumedChange } from './change-event';
@@ -202,4 +203,71 @@ describe('change consumer: a registry outage is waited out, only undecodable byt
       for (const stop of stops) await stop();
     }
   }, 180_000);
+
+  it('an idle partition’s committed offset reaches the log end past commit and abort markers, never past an open transaction', async () => {
+    const prefix = uniqueName('markers');
+    const topic = `${prefix}.inventory.stock`;
+    const groupId = `${prefix}.test-sink`;
+    await ensureTopics(kafka, [{ topic, numPartitions: 1 }]);
+    const schemaId = await writer.register(`${topic}-value`, envelopeSchema);
+    const event = (lsn: bigint) =>
+      writer.serialize(topic, 'value', schemaId, { op: 'u', source: { shard: 0, lsn, seq: 0n, commitTs: BigInt(Date.now()) * 1000n } });
+    const producer = kafka.producer({ transactionalId: `${prefix}.writer`, idempotent: true, maxInFlightRequests: 1 });
+    await producer.connect();
+    const inTransaction = async (lsns: bigint[]) => {
+      const transaction = await producer.transaction();
+      await transaction.send({ topic, messages: await Promise.all(lsns.map(async (lsn) => ({ key: null, value: await event(lsn) }))) });
+      return transaction;
+    };
+    const metrics = new SinkMetrics(new FleetMetrics('markers-test'), 'test-sink');
+    const applied: bigint[] = [];
+    const sink: ChangeSink = {
+      apply: (changes) => Promise.resolve((applied.push(...changes.map((change) => change.envelope!.source.lsn)), [])),
+    };
+    const stops: (() => Promise<void>)[] = [];
+    const deadLetters = await openDeadLetterQueue(kafka, { prefix, stockSchema: 'inventory' }, metrics, {
+      onStop: (_name, stop) => void stops.push(async () => void (await stop())),
+    });
+    const abort = new AbortController();
+    const consumer = await startChangeConsumer({
+      kafka,
+      codec: writer,
+      groupId,
+      topics: [topic],
+      sink,
+      deadLetters,
+      metrics,
+      logger,
+      readiness: new Readiness(),
+      signal: abort.signal,
+      partitionsConsumedConcurrently: 1,
+      heartbeatIntervalMs: 1_000,
+    });
+    const caughtUp = (end: number) =>
+      waitFor(`offset ${end} committed`, async () => (await committedOffset(admin, groupId, topic)) === end, 30_000);
+    try {
+      // Given a committed transaction (records 0-1, commit marker 2), then an aborted one (record 3, abort marker 4)
+      await (await inTransaction([1n, 2n])).commit();
+      await caughtUp(3);
+      await (await inTransaction([3n])).abort();
+
+      // Then the idle group commits the log end, though no record after offset 1 was given to the sink
+      expect(await highWatermark(admin, topic)).toBe(5);
+      await caughtUp(5);
+
+      // While a transaction is open (its record at offset 5), nothing past it is committed or applied
+      const open = await inTransaction([4n]);
+      // (The send returned once the broker had the record; the admin's end offsets are read_committed.)
+      await sleep(3_000);
+      expect(await committedOffset(admin, groupId, topic)).toBe(5);
+      await open.commit();
+      await caughtUp(7);
+      expect(applied).toEqual([1n, 2n, 4n]);
+    } finally {
+      abort.abort();
+      await consumer.disconnect();
+      await producer.disconnect();
+      for (const stop of stops) await stop();
+    }
+  }, 120_000);
 });

@@ -12,7 +12,7 @@ import type { AvroCodec } from './schema-registry';
 import type { SinkMetrics } from './sink-metrics';
 
 /** Crash points (see crash-points.ts) of the shared consumer. */
-export const sinkCrashPoints = { afterApply: 'sink-after-apply' } as const;
+export const sinkCrashPoints = { afterDeadLetters: 'sink-after-dead-letters', afterApply: 'sink-after-apply' } as const;
 
 export interface TopicPartitionOffset {
   topic: string;
@@ -116,6 +116,21 @@ export async function startChangeConsumer(options: ChangeConsumerOptions): Promi
         .catch((error: unknown) => logger.error({ err: error }, 'could not read the sink’s stored progress; resuming from Kafka’s'));
     });
   }
+  const commits = new PartitionCommits(consumer);
+  consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+    // A fetch of only records no read_committed consumer is given (a commit or abort marker, aborted
+    // records) never reaches eachBatch: kafkajs moves past it without committing. Everything before it was
+    // applied and committed (a partition's fetch position moves only after its batch), so the offset after
+    // it may be committed, and an idle partition's lag reaches 0. A partition still inside an open reader
+    // transaction is never fetched past its last stable offset, so this never commits past a record to come.
+    if (payload.batchSize !== 0 || payload.firstOffset === null) return;
+    commits
+      .commit(payload.topic, payload.partition, BigInt(payload.lastOffset) + 1n)
+      .then(() => metrics.lagMessages.set(partitionLabels(metrics, payload), Number(payload.offsetLag)))
+      .catch((error: unknown) =>
+        logger.warn({ err: error, topic: payload.topic, partition: payload.partition }, 'could not commit past markers'),
+      );
+  });
   await consumer.connect();
   await consumer.subscribe({ topics: options.topics, fromBeginning: true });
   await consumer.run({
@@ -143,13 +158,19 @@ export async function startChangeConsumer(options: ChangeConsumerOptions): Promi
           else undecodable.push(outcome.letter);
         }
         metrics.consumed.inc({ sink: metrics.sink }, batch.messages.length);
+        // A crash after dead letters are sent and before the batch's effect repeats them (at least once).
+        const sendLetters = async (letters: DeadLetter[]): Promise<void> => {
+          if (letters.length === 0) return;
+          await options.deadLetters.send(letters);
+          crashPoint(sinkCrashPoints.afterDeadLetters);
+        };
         // Before the sink may store its progress past them (it may keep its own, see resumePositions).
-        await options.deadLetters.send(undecodable);
+        await sendLetters(undecodable);
         // Once per record, however often a failing batch is retried.
         const sent = new Set<string>();
         const deadLetter = async (letters: DeadLetter[]): Promise<void> => {
           const fresh = letters.filter((letter) => !sent.has(letter.record.offset));
-          await options.deadLetters.send(fresh);
+          await sendLetters(fresh);
           fresh.forEach((letter) => sent.add(letter.record.offset));
         };
         const undeliverable = await retry(() => sink.apply(changes, signal, deadLetter), {
@@ -170,11 +191,9 @@ export async function startChangeConsumer(options: ChangeConsumerOptions): Promi
       await heartbeatWhile(deliver, heartbeat, options.heartbeatIntervalMs ?? 3_000);
       resolveOffset(batch.lastOffset());
       // Explicitly: with autoCommit off, commitOffsetsIfNecessary() commits nothing.
-      await consumer.commitOffsets([
-        { topic: batch.topic, partition: batch.partition, offset: (BigInt(batch.lastOffset()) + 1n).toString() },
-      ]);
+      await commits.commit(batch.topic, batch.partition, BigInt(batch.lastOffset()) + 1n);
       await heartbeat();
-      const labels = { sink: metrics.sink, topic: batch.topic, partition: String(batch.partition) };
+      const labels = partitionLabels(metrics, batch);
       const behind = Number(batch.offsetLag());
       metrics.lagMessages.set(labels, behind);
       // Caught up means no staleness; otherwise the age of the newest change this batch applied.
@@ -184,4 +203,33 @@ export async function startChangeConsumer(options: ChangeConsumerOptions): Promi
     },
   });
   return consumer;
+}
+
+function partitionLabels(
+  metrics: SinkMetrics,
+  at: { topic: string; partition: number },
+): { sink: string; topic: string; partition: string } {
+  return { sink: metrics.sink, topic: at.topic, partition: String(at.partition) };
+}
+
+/**
+ * Commits offsets one partition at a time, in the order asked: a commit past markers (from an event) and
+ * the next batch's commit must not reach the coordinator the other way round, moving the offset back.
+ */
+class PartitionCommits {
+  private readonly chains = new Map<string, Promise<void>>();
+
+  constructor(private readonly consumer: Pick<Consumer, 'commitOffsets'>) {}
+
+  commit(topic: string, partition: number, offset: bigint): Promise<void> {
+    const key = `${topic}:${partition}`;
+    const next = (this.chains.get(key) ?? Promise.resolve()).then(() =>
+      this.consumer.commitOffsets([{ topic, partition, offset: offset.toString() }]),
+    );
+    this.chains.set(
+      key,
+      next.catch(() => undefined),
+    );
+    return next;
+  }
 }

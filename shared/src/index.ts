@@ -29,6 +29,7 @@ export * from './circuit-breaker';
 export * from './http-origin';
 export * from './table-snapshot';
 export * from './reader-contract';
+export * from './reader-progress';
 export * from './replication-slots';
 export * from './request-signature';
 export * from './transport-security';

@@ -1,5 +1,6 @@
 import type { Message } from 'kafkajs';
 import type { Client } from 'pg';
+import { formatLsn } from './source-position';
 
 /**
  * What other packages read of the wal-reader: the names it gives its slot, publication and topics, the
@@ -88,6 +89,12 @@ export interface ReaderProgress {
   /** Identity of the slot instance the progress belongs to (its consistent point at creation). */
   slotCreatedAtLsn: bigint | null;
   /**
+   * The Postgres cluster the progress was made on (`pg_control_system().system_identifier`, what
+   * IDENTIFY_SYSTEM reports). Its presence also says that the writer never let the slot confirm past
+   * `commitLsn` (see `slotIdentityProblem`); records of older readers and `fleet slots reset` lack it.
+   */
+  systemIdentifier?: string;
+  /**
    * Ad-hoc snapshots asked for by a transaction at or below `commitLsn` and not finished: a restarted reader
    * runs them again (from the start; their rows are idempotent for the sinks) before streaming on.
    */
@@ -120,9 +127,41 @@ export function parseProgress(value: Buffer): ReaderProgress {
     snapshotComplete: raw.snapshotComplete === true,
     snapshotLsn: optionalLsn(raw.snapshotLsn),
     slotCreatedAtLsn: optionalLsn(raw.slotCreatedAtLsn),
+    ...(typeof raw.systemIdentifier === 'string' ? { systemIdentifier: raw.systemIdentifier } : {}),
     ...(Array.isArray(raw.pendingSnapshots) && raw.pendingSnapshots.length > 0
       ? { pendingSnapshots: raw.pendingSnapshots as NonNullable<ReaderProgress['pendingSnapshots']> }
       : {}),
     updatedAtMs: Number(raw.updatedAtMs),
   };
+}
+
+/**
+ * Why the slot found on the shard cannot be the one the progress record was made on, or undefined when it
+ * can. Streaming such a slot would resume after a gap: the changes between the progress and the slot's
+ * position are in neither Kafka nor the slot.
+ *
+ * LSN semantics: the reader acknowledges `L` only after a progress record with `commitLsn >= L` is committed
+ * in Kafka (heartbeats included), and acknowledging `L` sets the slot's `confirmed_flush_lsn` to `L + 1`.
+ * So the reader's own slot never confirms beyond `commitLsn + 1`. A slot created later (dropped and
+ * re-created under the same name, or made by failover tooling) starts at the WAL's end at its creation,
+ * beyond every LSN the old slot confirmed; `pg_replication_slot_advance` also moves it beyond. Lower is
+ * normal: a crash between the Kafka commit and the acknowledgement. A slot never confirms below its
+ * creation point either.
+ */
+export function slotIdentityProblem(
+  slotName: string,
+  slot: { confirmedFlushLsn: bigint | null },
+  progress: Pick<ReaderProgress, 'commitLsn' | 'slotCreatedAtLsn' | 'systemIdentifier'>,
+  systemIdentifier: string,
+): string | undefined {
+  if (progress.systemIdentifier === undefined) return undefined;
+  if (progress.systemIdentifier !== systemIdentifier)
+    return `the shard's Postgres is another cluster (system identifier ${systemIdentifier}) than the one the progress in Kafka was made on (${progress.systemIdentifier}): slot ${slotName} is not the reader's slot and its LSNs mean something else`;
+  const confirmed = slot.confirmedFlushLsn;
+  if (confirmed === null) return undefined;
+  if (confirmed > progress.commitLsn + 1n)
+    return `replication slot ${slotName} confirms ${formatLsn(confirmed)}, beyond the progress in Kafka (${formatLsn(progress.commitLsn)}): it is not the slot the progress was made on (dropped and re-created, or advanced by hand), and the changes in between are lost`;
+  if (progress.slotCreatedAtLsn !== null && confirmed < progress.slotCreatedAtLsn)
+    return `replication slot ${slotName} confirms ${formatLsn(confirmed)}, before the point the reader's slot was created at (${formatLsn(progress.slotCreatedAtLsn)}): it is not the slot the progress was made on`;
+  return undefined;
 }

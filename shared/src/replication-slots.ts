@@ -51,6 +51,17 @@ export function slotProblem(slot: SlotState, slotName: string, database: string)
   return undefined;
 }
 
+/**
+ * The cluster's system identifier (what IDENTIFY_SYSTEM reports), as text: a physical standby promoted by
+ * failover keeps it, a different cluster has another one, and LSNs of different clusters cannot be compared.
+ */
+export async function systemIdentifierOf(client: Client): Promise<string> {
+  const result = await client.query<{ id: string }>('select system_identifier::text as id from pg_control_system()');
+  const id = result.rows[0]?.id;
+  if (!id) throw new Error('pg_control_system() returned no system identifier');
+  return id;
+}
+
 export async function dropSlot(client: Client, slot: string): Promise<void> {
   await client.query('select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name = $1', [slot]);
 }

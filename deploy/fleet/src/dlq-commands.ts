@@ -1,6 +1,6 @@
 import type { AvroCodec } from '@inventory-cdc/shared';
 import type { Admin, Kafka } from 'kafkajs';
-import { entryOf, replayMessageOf, type DeadLetterEntry } from './dead-letter-entry';
+import { entryOf, headerText, replayMessageOf, type DeadLetterEntry, type RawRecord } from './dead-letter-entry';
 import type { FleetSink } from './fleet-config';
 import { OperationError } from './operation-error';
 import { isReplayed, ledgerCommit, ledgerOf, pendingOffsets, withReplayed, type ReplayLedger } from './replay-ledger';
@@ -49,6 +49,11 @@ export interface ReplayResult {
   replayed: { partition: number; offset: string; topic: string }[];
   /** Offsets asked for that an earlier replay already sent. */
   alreadyReplayed: { partition: number; offset: string }[];
+  /**
+   * Dead letters of the same source record as one replayed in this run (marked, not sent): a sink that
+   * crashes after sending a batch's dead letters and before storing its progress sends them again.
+   */
+  duplicates?: { partition: number; offset: string; of: string }[];
 }
 
 /**
@@ -78,7 +83,7 @@ export async function replayDeadLetters(
       plan.flatMap(({ state, offsets }) => offsets.map((offset) => ({ partition: state.partition, from: offset, to: offset + 1n }))),
     );
     if (records.length === 0 && plan.every(({ offsets }) => offsets.length === 0)) return result;
-    const messages = records.map((record) => ({ record, ...replayMessageOf(record, sink.dlqTopic) }));
+    const messages = withoutDuplicates(records, result).map((record) => ({ record, ...replayMessageOf(record, sink.dlqTopic) }));
     const transaction = await producer.transaction();
     try {
       const byTopic = new Map<string, (typeof messages)[number]['message'][]>();
@@ -106,6 +111,23 @@ export async function replayDeadLetters(
   } finally {
     await producer.disconnect();
   }
+}
+
+/** The records to send: the first dead letter of each source record (topic, partition, offset) of this run. */
+function withoutDuplicates(records: RawRecord[], result: ReplayResult): RawRecord[] {
+  const first = new Map<string, RawRecord>();
+  return records.filter((record) => {
+    const source = ['dlq.source.topic', 'dlq.source.partition', 'dlq.source.offset'].map((name) => headerText(record.headers, name));
+    if (source.some((part) => part === null)) return true;
+    const key = source.join(':');
+    const original = first.get(key);
+    if (!original) {
+      first.set(key, record);
+      return true;
+    }
+    (result.duplicates ??= []).push({ partition: record.partition, offset: record.offset, of: `${original.partition}@${original.offset}` });
+    return false;
+  });
 }
 
 function planReplay(

@@ -59,6 +59,33 @@ describe('fleet dlq replay --all', () => {
     expect(listed.every((entry) => entry.replayed)).toBe(true);
   });
 
+  it('re-sends a source record dead-lettered twice (a sink crashed between its letters and its effect) once', async () => {
+    const prefix = uniqueName('dlq_twice');
+    const sink: FleetSink = { name: 'redis-cache', groupId: `${prefix}.redis-cache`, topics: [], dlqTopic: `${prefix}.dlq.redis-cache` };
+    const target = `${prefix}.target`;
+    await ensureTopics(kafka, [
+      { topic: sink.dlqTopic, numPartitions: 1 },
+      { topic: target, numPartitions: 1 },
+    ]);
+    const producer = kafka.producer();
+    await producer.connect();
+    const letter = (name: string, sourceOffset: string) => ({
+      key: Buffer.from(`key-${name}`),
+      value: Buffer.from(`value-${name}`),
+      headers: { 'dlq.reason': 'malformed', 'dlq.source.topic': target, 'dlq.source.partition': '0', 'dlq.source.offset': sourceOffset },
+    });
+    await producer.send({ topic: sink.dlqTopic, messages: [letter('a', '7'), letter('b', '9'), letter('a', '7')] });
+    await producer.disconnect();
+
+    const all = await replayDeadLetters(kafka, sink, { kind: 'all' });
+
+    expect(all.replayed.map(({ offset }) => offset)).toEqual(['0', '1']);
+    expect(all.duplicates).toEqual([{ partition: 0, offset: '2', of: '0@0' }]);
+    const republished = await readRanges(kafka, target, [{ partition: 0, from: 0n, to: 100n }], 15_000);
+    expect(republished.map((record) => record.value?.toString())).toEqual(['value-a', 'value-b']);
+    expect((await listDeadLetters(kafka, sink, 10)).every((entry) => entry.replayed)).toBe(true);
+  });
+
   it('reads any number of ranges of one partition', async () => {
     const topic = uniqueName('ranges');
     await ensureTopics(kafka, [{ topic, numPartitions: 1 }]);

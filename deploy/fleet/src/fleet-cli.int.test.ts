@@ -250,4 +250,29 @@ describe('fleet CLI', () => {
     await codec.close();
     expect(snapshotReads(records)).toBeGreaterThanOrEqual(stockRows);
   });
+
+  it('status names a slot re-created behind the reader’s back, which the reader refuses (slot_lost), and reset is the way out', async () => {
+    expect(await reader.process.terminate()).toBe(0);
+    const slot = `cdc_${fixture.prefix}_shard0`;
+    await fixture.clients[0]!.query('select pg_drop_replication_slot($1)', [slot]);
+    await fixture.clients[0]!.query(`select pg_create_logical_replication_slot($1, 'pgoutput')`, [slot]);
+    reader = startReader();
+    expect(await reader.process.exitCode()).toBe(1);
+
+    const status = await runCli(configFile, ['status']);
+
+    expect(status.code).toBe(1);
+    expect(status.json.problems).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(
+          new RegExp(
+            `^shard 0: replication slot ${slot} confirms .* it is not the slot the progress was made on .*fleet slots reset --shard 0$`,
+          ),
+        ),
+      ]),
+    );
+    expect((await runCli(configFile, ['slots', 'reset', '--shard', '0'])).code).toBe(0);
+    reader = startReader();
+    await reader.process.waitReady(reader.port);
+  });
 });

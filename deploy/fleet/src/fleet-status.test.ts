@@ -41,6 +41,13 @@ describe('fleetProblems', () => {
     ],
     ['a lost slot', { slotFacts: { ...healthyShard.slotFacts!, walStatus: 'lost' } }, /wal_status is lost/],
     ['an inactive slot', { slotFacts: { ...healthyShard.slotFacts!, active: false } }, /not active/],
+    [
+      'a slot that is not the reader’s',
+      {
+        slotFacts: { ...healthyShard.slotFacts!, active: false, identityProblem: 'replication slot s confirms 0/200, beyond the progress' },
+      },
+      /beyond the progress; its reader halts with slot_lost: re-snapshot the shard with fleet slots reset --shard 0/,
+    ],
     ['too much retained WAL', { slotFacts: { ...healthyShard.slotFacts!, retainedWalBytes: 2_000_000 } }, /retains 2000000 bytes/],
     ['no leader', { readers: [standby] }, /no reader leads/],
     ['two leaders', { readers: [leader, { ...leader, url: 'http://r1' }] }, /2 readers claim leadership/],

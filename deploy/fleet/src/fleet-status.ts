@@ -27,6 +27,8 @@ export interface SlotFacts {
   walStatus: string | null;
   retainedWalBytes: number;
   confirmedLagBytes: number;
+  /** Why the slot is not the one the reader's progress was made on (judged only while it is inactive). */
+  identityProblem?: string;
 }
 
 export interface ShardStatus {
@@ -120,6 +122,10 @@ function shardProblems(shard: ShardStatus, limits: StatusLimits): string[] {
     if (slot.walStatus === 'lost' || slot.walStatus === 'unreserved')
       problems.push(`${name}: slot ${shard.slot} wal_status is ${slot.walStatus} (the WAL it needs is or is about to be removed)`);
     if (!slot.active) problems.push(`${name}: slot ${shard.slot} is not active (no reader is streaming it)`);
+    if (slot.identityProblem)
+      problems.push(
+        `${name}: ${slot.identityProblem}; its reader halts with slot_lost: re-snapshot the shard with fleet slots reset --shard ${shard.shard}`,
+      );
     if (slot.retainedWalBytes > limits.maxRetainedWalBytes)
       problems.push(`${name}: slot ${shard.slot} retains ${slot.retainedWalBytes} bytes of WAL (limit ${limits.maxRetainedWalBytes})`);
   }

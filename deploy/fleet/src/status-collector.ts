@@ -1,4 +1,14 @@
-import { createRegistryClient, pgClientConfig, slotLag, type RegistryConfig } from '@inventory-cdc/shared';
+import {
+  createLogger,
+  createRegistryClient,
+  pgClientConfig,
+  readProgress,
+  readSlot,
+  slotIdentityProblem,
+  slotLag,
+  systemIdentifierOf,
+  type RegistryConfig,
+} from '@inventory-cdc/shared';
 import type { Admin, Kafka } from 'kafkajs';
 import { Client } from 'pg';
 import {
@@ -36,7 +46,7 @@ export async function collectStatus(config: FleetConfig, kafka: Kafka): Promise<
   try {
     const topics = new Set(await admin.listTopics());
     const [shardStatuses, sinkStatuses, registry] = await Promise.all([
-      Promise.all(config.shards.map((shard) => shardStatusOf(config, shard, probes))),
+      Promise.all(config.shards.map((shard) => shardStatusOf(config, shard, probes, kafka, topics))),
       Promise.all(sinks.map((sink) => sinkStatusOf(kafka, admin, topics, sink, probes))),
       config.registry ? registryStatusOf(config.registry, admin, topics, [...new Set(sinks.flatMap((sink) => sink.topics))]) : undefined,
     ]);
@@ -83,8 +93,14 @@ async function registryStatusOf(
   }
 }
 
-async function shardStatusOf(config: FleetConfig, shard: FleetShard, probes: WorkerProbe[]): Promise<ShardStatus> {
-  const { slot } = readerNamesOf(config, shard);
+async function shardStatusOf(
+  config: FleetConfig,
+  shard: FleetShard,
+  probes: WorkerProbe[],
+  kafka: Kafka,
+  topics: Set<string>,
+): Promise<ShardStatus> {
+  const { slot, progressTopic } = readerNamesOf(config, shard);
   const readers = probes.filter((probe) => probe.name === readerWorkerName(shard.id));
   const client = new Client(pgClientConfig(shard.connection, 'fleet-cli'));
   try {
@@ -99,12 +115,37 @@ async function shardStatusOf(config: FleetConfig, shard: FleetShard, probes: Wor
           confirmedLagBytes: lag.confirmedLagBytes,
         }
       : { exists: false, active: false, walStatus: null, retainedWalBytes: 0, confirmedLagBytes: 0 };
-    return { shard: shard.id, slot, slotFacts, readers };
+    const identityProblem =
+      lag && !lag.active && topics.has(progressTopic) ? await slotIdentityOf(client, slot, kafka, progressTopic, shard.id) : undefined;
+    return { shard: shard.id, slot, slotFacts: { ...slotFacts, ...(identityProblem ? { identityProblem } : {}) }, readers };
   } catch (error) {
     return { shard: shard.id, slot, readers, error: (error as Error).message };
   } finally {
     await client.end().catch(() => undefined);
   }
+}
+
+/**
+ * Whether an idle slot is the one the shard reader's progress was made on (a reader refuses to stream one
+ * that is not). Only an inactive slot is judged: a streaming reader checked its slot when it started, and
+ * the slot is read before the progress, so an acknowledgement in between cannot look like a gap.
+ */
+async function slotIdentityOf(
+  client: Client,
+  slot: string,
+  kafka: Kafka,
+  progressTopic: string,
+  shard: number,
+): Promise<string | undefined> {
+  const state = await readSlot(client, slot);
+  if (!state) return undefined;
+  const systemIdentifier = await systemIdentifierOf(client);
+  // A progress topic that cannot be read to its end (a hanging transaction) leaves the slot unjudged here;
+  // the reader names that problem itself when it starts.
+  const progress = await readProgress(kafka, progressTopic, shard, createLogger({ service: 'fleet', level: 'silent' }), 15_000).catch(
+    () => undefined,
+  );
+  return progress && slotIdentityProblem(slot, state, progress, systemIdentifier);
 }
 
 async function sinkStatusOf(kafka: Kafka, admin: Admin, topics: Set<string>, sink: FleetSink, probes: WorkerProbe[]): Promise<SinkStatus> {

@@ -1,6 +1,7 @@
 import {
   FleetFixture,
   purchase,
+  readTopics,
   restock,
   scrapeMetric,
   seedStock,
@@ -10,12 +11,16 @@ import {
   uniqueName,
   waitFor,
   warehouses,
+  type ReadRecord,
   type StockRow,
   type WorkerProcess,
 } from '@inventory-cdc/shared/testing';
 import { AvroCodec, createRegistryClient } from '@inventory-cdc/shared';
 import { Kafka, logLevel } from 'kafkajs';
-import { readFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from 'pg';
 import { startErpReceiver } from '../../../deploy/receivers/erp-receiver';
@@ -372,4 +377,73 @@ describe('erp-adapter (real wal-readers upstream, 2 shards, reference ERP)', () 
     await consumer.disconnect();
     return letters;
   }
+
+  /** The operators' CLI, as they run it (`fleet <args> --json`), against this fleet with the given sink group. */
+  function runFleet(group: string, args: string[]): Promise<{ code: number; json: Record<string, unknown> }> {
+    const configFile = join(mkdtempSync(join(tmpdir(), 'erp-fleet-')), 'fleet.json');
+    writeFileSync(
+      configFile,
+      JSON.stringify({
+        kafka: { brokers: fleet.stack.kafkaBrokers },
+        topics: { prefix: fleet.prefix, stockSchema: fleet.schema },
+        shards: fleet.shards.map((shard) => ({
+          id: shard.id,
+          connection: { host: shard.host, port: shard.port, database: shard.database, user: shard.user },
+        })),
+        sinks: [{ name: 'erp-adapter', groupId: group }],
+      }),
+    );
+    const cli = resolve(__dirname, '../../../deploy/fleet/dist/fleet-cli.js');
+    return new Promise((done) =>
+      execFile(process.execPath, [cli, ...args, '--json', '--config', configFile], { timeout: 60_000 }, (error, stdout) =>
+        done({ code: error ? Number(error.code ?? 1) : 0, json: JSON.parse(stdout) as Record<string, unknown> }),
+      ),
+    );
+  }
+
+  it('a snapshot re-run by fleet slots reset books the opening balances once: the ERP still equals Postgres, and idle the sink lag is 0', async () => {
+    // Given the initial snapshot and the changes since booked in a fresh ERP
+    const erp = await startErp();
+    const group = uniqueName('erp_resnapshot');
+    const adapter = startAdapter(adapterEnv(erp, group));
+    await adapter.process.waitReady(adapter.port);
+    expect(await convergence(erp)).toEqual([]);
+
+    // When the operator resets shard 0 and its reader snapshots the shard again
+    const reset = await runFleet(group, ['slots', 'reset', '--shard', '0', '--force']);
+    expect(reset).toMatchObject({ code: 0, json: { dropped: true, progressReset: true } });
+    // (Fenced by the reset, shard 0's reader starts over: a new slot and a snapshot.)
+    const stockRows = async (client: Client): Promise<number> =>
+      Number((await client.query<{ rows: string }>(`select count(*) as rows from ${fleet.schema}.stock`)).rows[0]!.rows);
+    const expectedReads =
+      (await stockRows(fleet.clients[0]!)) + (await stockRows(fleet.clients[1]!)) + (await stockRows(fleet.clients[0]!));
+    const codec = new AvroCodec(createRegistryClient({ url: fleet.stack.registryUrl, compatibility: 'BACKWARD' }));
+    const reads = (records: ReadRecord[]) => records.filter((record) => (record.value as { op?: string } | null)?.op === 'r').length;
+    const records = await readTopics(
+      new Kafka({ brokers: fleet.stack.kafkaBrokers, logLevel: logLevel.NOTHING }),
+      codec,
+      [`${fleet.prefix}.${fleet.schema}.stock`],
+      (seen) => reads(seen) >= expectedReads,
+      60_000,
+    );
+    await codec.close();
+    expect(reads(records)).toBe(expectedReads);
+
+    // Then, once the adapter has passed the second snapshot (lag 0), every balance equals Postgres, not twice it
+    const lagged = await waitFor(
+      'the erp-adapter group at the log end',
+      async () => {
+        const status = await runFleet(group, ['status']);
+        const sink = (status.json.sinks as { sink: string; totalLag: number; partitions: unknown[] }[]).find(
+          (entry) => entry.sink === 'erp-adapter',
+        );
+        return sink && sink.partitions.length > 0 && sink.totalLag === 0 ? sink : undefined;
+      },
+      60_000,
+      1_000,
+    );
+    expect(lagged.totalLag).toBe(0);
+    expect(await convergence(erp)).toEqual([]);
+    expect(await adapter.process.terminate()).toBe(0);
+  }, 240_000);
 });

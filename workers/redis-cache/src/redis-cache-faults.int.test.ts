@@ -23,6 +23,36 @@ describe('redis-cache under bad rows, TRUNCATE and a stale Redis', () => {
     return read.records.length;
   };
 
+  /** The source (topic:partition@offset) of every dead letter so far, in order. */
+  const deadLetterSources = async (): Promise<string[]> => {
+    const consumer = kafka.consumer({ groupId: `${fleet.prefix}.dlq-probe.${Date.now()}` });
+    const sources: string[] = [];
+    const high = await waitFor('the dead-letter topic', async () => {
+      const admin = kafka.admin();
+      await admin.connect();
+      try {
+        return Number((await admin.fetchTopicOffsets(`${fleet.prefix}.dlq.redis-cache`))[0]!.high);
+      } finally {
+        await admin.disconnect();
+      }
+    });
+    if (high === 0) return sources;
+    await consumer.connect();
+    await consumer.subscribe({ topic: `${fleet.prefix}.dlq.redis-cache`, fromBeginning: true });
+    await new Promise<void>((resolve) => {
+      void consumer.run({
+        eachMessage: ({ message }) => {
+          const header = (name: string): string => String(message.headers?.[name] ?? '');
+          sources.push(`${header('dlq.source.topic')}:${header('dlq.source.partition')}@${header('dlq.source.offset')}`);
+          if (Number(message.offset) + 1 >= high) resolve();
+          return Promise.resolve();
+        },
+      });
+    });
+    await consumer.disconnect();
+    return sources;
+  };
+
   /** Every SKU whose Redis warehouses or totals differ from Postgres. */
   async function differences(): Promise<string[]> {
     const truth = [...(await stockTruth(fleet.clients, fleet.schema)).values()];
@@ -148,6 +178,44 @@ describe('redis-cache under bad rows, TRUNCATE and a stale Redis', () => {
       await waitFor('the poison row’s dead letter', async () => ((await deadLetters()) > before ? true : undefined), 30_000, 500),
     ).toBe(true);
     expect(await converged('Redis to equal Postgres after the crash')).toEqual([]);
+  });
+
+  it('a kill -9 after a batch’s dead letters are sent, before its effect: every poison event is dead-lettered, no effect lost or doubled', async () => {
+    await cache.process.terminate();
+    const crashing = fleet.worker('redis-cache', { ...cacheEnv, CDC__FAULT_INJECTION__CRASH_POINTS: '{sink-after-dead-letters: 1}' });
+    crashing.process.start();
+    await crashing.process.waitReady(crashing.port);
+    const before = (await deadLetterSources()).length;
+
+    // One transaction: two poison rows around a good change, so all three share a batch.
+    const [shard] = fleet.clients;
+    await shard!.query('begin');
+    await shard!.query(`insert into ${fleet.schema}.stock (sku, warehouse, on_hand) values ('SKU-000006', '', 1)`);
+    await shard!.query(`update ${fleet.schema}.stock set on_hand = on_hand + 7 where sku = 'SKU-000006' and warehouse = 'WH-A'`);
+    await shard!.query(`insert into ${fleet.schema}.stock (sku, warehouse, on_hand) values ('SKU-000007', '', 1)`);
+    await shard!.query('commit');
+    await waitFor('the crash right after the dead letters', () => !crashing.process.isRunning(), 30_000);
+
+    cache = fleet.worker('redis-cache', cacheEnv);
+    cache.process.start();
+    await cache.process.waitReady(cache.port);
+    await shard!.query(`delete from ${fleet.schema}.stock where warehouse = ''`);
+    expect(await converged('Redis to equal Postgres after the crash')).toEqual([]);
+    // Poison: the two inserts with an empty warehouse and the two deletes that remove them. Their keys
+    // differ, so they may sit in different partitions, read at different times.
+    const letters = await waitFor(
+      'both poison events dead-lettered',
+      async () => {
+        const found = (await deadLetterSources()).slice(before);
+        return new Set(found).size >= 4 ? found : undefined;
+      },
+      30_000,
+      1_000,
+    ).catch(async () => (await deadLetterSources()).slice(before));
+    const poison = new Set(letters);
+    // Every poison event at least once: the restart sends the crashed batch's letters again.
+    expect(poison.size).toBe(4);
+    expect(letters.length).toBeGreaterThan(4);
   });
 
   it('TRUNCATE of the stock table empties the shard’s SKUs in Redis; rows inserted after it appear', async () => {

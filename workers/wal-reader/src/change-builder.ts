@@ -1,4 +1,5 @@
-import type { ChangeEnvelope } from '@inventory-cdc/shared';
+import { HaltError, type ChangeEnvelope } from '@inventory-cdc/shared';
+import { PgValueParseError } from './pg-value-codec';
 import type { ColumnValue } from './pgoutput-decode';
 import type { CompiledTable } from './table-schema';
 
@@ -117,7 +118,7 @@ interface DecodedRow {
 function decodeRow(table: CompiledTable, values: ColumnValue[], oldRow: ColumnValue[] | null): DecodedRow {
   const record: RowRecord = {};
   const unchangedToast: string[] = [];
-  const { codecs, fieldNames, shape } = table;
+  const { fieldNames, shape } = table;
   for (let index = 0; index < fieldNames.length; index++) {
     let value = values[index];
     if (value?.kind === 'unchanged-toast' && oldRow) value = oldRow[index];
@@ -128,10 +129,30 @@ function decodeRow(table: CompiledTable, values: ColumnValue[], oldRow: ColumnVa
       record[field] = null;
       unchangedToast.push(shape.columns[index]!.name);
     } else {
-      record[field] = codecs[index]!.parse(value.text);
+      record[field] = parseColumn(table, index, value.text);
     }
   }
   return { record, unchangedToast };
+}
+
+/**
+ * A value the type mapping cannot read fails the same way on every retry while the slot keeps the WAL:
+ * halt at once, naming the column (the change stays unacknowledged in the slot).
+ */
+function parseColumn(table: CompiledTable, index: number, text: string): unknown {
+  try {
+    return table.codecs[index]!.parse(text);
+  } catch (error) {
+    if (!(error instanceof PgValueParseError)) throw error;
+    const { schema, table: name } = table.shape;
+    const column = table.shape.columns[index]!;
+    throw new HaltError(
+      'unmappable_value',
+      `column ${column.name} of ${schema}.${name}: ${error.message}`,
+      `the change stays in the slot and fails again on every start: store ${schema}.${name}.${column.name} in a form the type mapping covers (workers/wal-reader/src/pg-value-codec.ts), e.g. a one-dimensional array or jsonb; the change already written can only be passed by re-snapshotting the shard (fleet slots reset)`,
+      { cause: error },
+    );
+  }
 }
 
 function keyOf(table: CompiledTable, row: DecodedRow): RowRecord {

@@ -169,7 +169,7 @@ describe('ChangeCommitter', () => {
     expect(acknowledged).toEqual([0x400n, 0x500n, 0x600n]);
   });
 
-  it('moves the slot on a heartbeat only when nothing is gathered or in flight', async () => {
+  it('moves the slot on a heartbeat only when nothing is gathered or in flight, and only after Kafka records it', async () => {
     const { producer, committer, acknowledged } = setUp();
     await committer.add(0x100n, 1n, [record('a')], true);
     committer.passedIdle(0x150n);
@@ -177,7 +177,12 @@ describe('ChangeCommitter', () => {
     committer.passedIdle(0x160n);
     await producer.completeCommit();
     committer.passedIdle(0x170n);
+    expect(acknowledged).toEqual([0x100n]);
+    committer.commitIfDue();
+    await producer.completeCommit();
     expect(acknowledged).toEqual([0x100n, 0x170n]);
+    expect(producer.log.slice(-4)).toEqual(['confirm', 'send progress@170', 'commit', 'ack 170']);
+    expect(committer.durableLsn).toBe(0x170n);
   });
 
   it('waits for the commit in flight when the next batch is full (backpressure)', async () => {

@@ -150,10 +150,14 @@ export class ChangeCommitter {
   /**
    * `lsn` was passed with nothing open (a heartbeat, or a replayed transaction's commit): when nothing is
    * gathered or in flight, every transaction before it is durable, so the slot may move up to it even when
-   * no captured table changes.
+   * no captured table changes. Beyond the progress record, the move is first committed as a progress
+   * record of its own (the next `commitIfDue`), so the slot never confirms past what Kafka's progress
+   * says: a restart can then tell a re-created slot from this one (`slotIdentityProblem`).
    */
   passedIdle(lsn: bigint): void {
-    if (this.idle) this.ports.acknowledge(lsn);
+    if (!this.idle) return;
+    if (lsn <= this.durable) this.ports.acknowledge(lsn);
+    else this.building.commitLsn = lsn;
   }
 
   /** Starts committing the gathered whole transactions when nothing is in flight (the group commit). */

@@ -198,6 +198,8 @@ describe('array parsing', () => {
     ['time', PgTypeOids._time, '{23:59:59.999999}', [86399999999n]],
     ['json', PgTypeOids._json, '{"{\\"a\\": 1}"}', ['{"a": 1}']],
     ['uuid', PgTypeOids._uuid, '{a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11}', ['a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11']],
+    ['explicit lower bound 0', PgTypeOids._int4, '[0:1]={1,2}', [1, 2]],
+    ['negative lower bound, quoted text', PgTypeOids._text, '[-2:-1]={"a b",NULL}', ['a b', null]],
   ])('%s', (_name, oid, text, expected) => {
     expect(parse(oid, text)).toEqual(expected);
   });
@@ -237,8 +239,9 @@ describe('errors', () => {
     ['timestamp 7 fraction digits', PgTypeOids.timestamp, '2024-03-05 10:11:12.1234567', /not a valid timestamp/],
     ['timestamptz without offset', PgTypeOids.timestamptz, '2024-03-05 10:11:12', /not a valid timestamptz/],
     ['timestamptz with zone name', PgTypeOids.timestamptz, '2024-03-05 10:11:12 UTC', /not a valid timestamptz/],
-    ['array multi-dimensional', PgTypeOids._int4, '{{1,2},{3,4}}', /multi-dimensional arrays are not supported/],
-    ['array explicit bounds', PgTypeOids._int4, '[0:1]={1,2}', /explicit bounds are not supported/],
+    ['array multi-dimensional', PgTypeOids._int4, '{{1,2},{3,4}}', /multi-dimensional array has no place/],
+    ['array multi-dimensional with bounds', PgTypeOids._int4, '[0:1][1:2]={{1,2},{3,4}}', /multi-dimensional array has no place/],
+    ['array bounds not matching its elements', PgTypeOids._int4, '[0:2]={1,2}', /bounds do not match the elements/],
     ['array unterminated quote', PgTypeOids._text, '{"abc}', /unterminated quoted element/],
     ['array missing braces', PgTypeOids._text, 'a,b', /not a valid array literal/],
     ['array empty element', PgTypeOids._int4, '{1,,2}', /empty unquoted element/],

@@ -19,7 +19,8 @@
  * | json, jsonb                   | {string, pg.type: json / jsonb}: text as sent        | string        |
  * | bytea                         | bytes                                                | Buffer        |
  * | one-dimensional arrays of the | {array, items: [null, element type]}                 | (T | null)[]  |
- * |   types above                 |                                                      |               |
+ * |   types above (any lower      |                                                      |               |
+ * |   bound)                      |                                                      |               |
  * | anything else (fallback)      | string, or {string, pg.type: <typeName>} if known    | string        |
  *
  * Why these choices:
@@ -33,6 +34,10 @@
  *   after 294247-01-10 04:00:54.775807 (Postgres allows up to 294276 AD) do not fit int64 Unix-epoch
  *   micros and are refused.
  * - time `24:00:00` (valid in Postgres) is 86400000000.
+ * - Arrays: the elements in order. A lower bound other than 1 (`'[0:1]={1,2}'`) is not kept: Avro arrays
+ *   have none. A multi-dimensional value (`'{{1,2},{3,4}}'`) has no faithful place in the array of
+ *   elements — an `int4[]` column's type (one OID for any number of dimensions) cannot announce nested
+ *   arrays in the schema — so it is refused (`PgValueParseError`), and the reader halts naming the column.
  * - Every Avro long is a JS bigint (the registry's avsc `long` type is bigint-backed), including the
  *   logical time types. Array items are `['null', T]`, which avsc unwraps: elements are `T | null`.
  * - Fallback: enums (their label), domains, citext, interval, inet, money, multi-range, arrays of other
@@ -351,23 +356,40 @@ export function valueCodecFor(typeOid: number, typeName?: string): ValueCodec {
   return typeName ? codec({ type: 'string', 'pg.type': typeName }, identity) : fallbackCodec;
 }
 
+function refuseDimensions(text: string): never {
+  throw new PgValueParseError(
+    `a multi-dimensional array has no place in the column's Avro array of elements: ${JSON.stringify(text.length > 80 ? `${text.slice(0, 80)}…` : text)}`,
+  );
+}
+
 const BRACE_OPEN = 0x7b; // {
 const BRACE_CLOSE = 0x7d; // }
 const COMMA = 0x2c;
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 
+/** array_out's dimension decoration, printed when a lower bound is not 1: `[lo:hi]` per dimension, then `=`. */
+const boundsPattern = /^((?:\[-?\d+:-?\d+\])+)=/;
+
 /**
- * Parses array_out's output for a one-dimensional array with lower bound 1: `{a,"b c",NULL}`. Elements
- * that are empty, equal NULL (any case), or contain `{},"\` or whitespace are double-quoted with `"` and
- * `\` backslash-escaped; so an unquoted NULL is SQL NULL and a quoted "NULL" is the string. A lower bound
- * other than 1 is printed as a `[lo:hi]=` prefix; more dimensions as nested braces. Both are refused:
- * the Avro array has no place for them.
+ * Parses array_out's output for a one-dimensional array: `{a,"b c",NULL}`. Elements that are empty, equal
+ * NULL (any case), or contain `{},"\` or whitespace are double-quoted with `"` and `\` backslash-escaped;
+ * so an unquoted NULL is SQL NULL and a quoted "NULL" is the string. A lower bound other than 1 is printed
+ * as a `[lo:hi]=` prefix: the elements are kept, the bound is not. More dimensions (nested braces, or
+ * several bounds) are refused: the Avro array of elements has no place for them.
  */
 function parseArrayLiteral(text: string, parseElement: (text: string) => unknown): unknown[] {
-  if (text.charCodeAt(0) === 0x5b) throw new PgValueParseError(`arrays with explicit bounds are not supported: ${JSON.stringify(text)}`);
+  const bounds = boundsPattern.exec(text);
+  if (bounds) {
+    const dimensions = [...bounds[1]!.matchAll(/\[(-?\d+):(-?\d+)\]/g)];
+    if (dimensions.length > 1) refuseDimensions(text);
+    const elements = parseArrayLiteral(text.slice(bounds[0].length), parseElement);
+    const [, lower, upper] = dimensions[0]!;
+    if (Number(upper) - Number(lower) + 1 !== elements.length) fail('array literal', text, 'bounds do not match the elements');
+    return elements;
+  }
   if (text.charCodeAt(0) !== BRACE_OPEN || text.charCodeAt(text.length - 1) !== BRACE_CLOSE) fail('array literal', text);
-  if (text.charCodeAt(1) === BRACE_OPEN) throw new PgValueParseError(`multi-dimensional arrays are not supported: ${JSON.stringify(text)}`);
+  if (text.charCodeAt(1) === BRACE_OPEN) refuseDimensions(text);
   const result: unknown[] = [];
   const end = text.length - 1;
   if (end === 1) return result;

@@ -56,3 +56,52 @@ describe('wal-reader memory on a huge transaction', () => {
     expect(await reader.process.terminate()).toBe(0);
   });
 });
+
+describe('wal-reader on a transaction longer than the Kafka transaction timeout', () => {
+  let fixture: ReaderFixture;
+
+  beforeAll(async () => {
+    fixture = await ReaderFixture.create('long_tx', `create table big (id int4 primary key, label text not null)`);
+  });
+
+  afterAll(async () => {
+    await fixture.cleanup();
+  });
+
+  it('halts naming kafkaTransaction.timeoutMs, publishes none of it, and passes it whole once the limit is raised', async () => {
+    const longRows = 400_000;
+    const reader = fixture.reader({ CDC__KAFKA_TRANSACTION__TIMEOUT_MS: '1000' });
+    reader.process.start();
+    await reader.process.waitReady(reader.port);
+
+    await fixture.db.query('begin');
+    await fixture.db.query(`insert into big select g, repeat(md5(g::text), 8) from generate_series(1, ${longRows}) g`);
+    // The commit record starts at or after this: acknowledging the transaction would confirm beyond it.
+    const beforeCommit = parseLsn(
+      (await fixture.db.query<{ lsn: string }>('select pg_current_wal_insert_lsn()::text as lsn')).rows[0]!.lsn,
+    );
+    await fixture.db.query('commit');
+    const outcome = await Promise.race([
+      reader.process.exitCode(),
+      new Promise<string>((resolve) => setTimeout(() => resolve('still running after 240 s'), 240_000).unref()),
+    ]);
+    const log = readFileSync(reader.process.logFile, 'utf8');
+
+    expect(outcome).toBe(1);
+    expect(log).toContain('"kind":"kafka_transaction_timeout"');
+    expect(log).toMatch(/open for \d+ ms, beyond kafkaTransaction\.timeoutMs \(1000 ms\)/);
+    expect(parseLsn((await fixture.slotConfirmedFlush()) ?? '0/0')).toBeLessThanOrEqual(beforeCommit);
+    expect(await fixture.read(['big'], () => false, 5_000)).toEqual([]);
+
+    const raised = fixture.reader({ CDC__KAFKA_TRANSACTION__TIMEOUT_MS: '600000' });
+    raised.process.start();
+    const table = `${fixture.schema}.big`;
+    await waitFor(
+      'every row of the long transaction in Kafka',
+      async () => (await scrapeMetric(raised.port, 'cdc_reader_events_total', { table, op: 'c' }).catch(() => undefined)) === longRows,
+      300_000,
+      1_000,
+    );
+    expect(await raised.process.terminate()).toBe(0);
+  }, 600_000);
+});

@@ -6,12 +6,15 @@ import {
   heartbeatPrefix,
   pgClientConfig,
   progressMessage,
+  readProgress,
   readSlot,
   readerTopicsOf,
+  slotIdentityProblem,
   slotProblem,
   snapshotRequestTable,
   snapshotRequestTableDdl,
   snapshotSignalPrefix,
+  systemIdentifierOf,
   type AvroCodec,
   type Logger,
   type Readiness,
@@ -21,12 +24,12 @@ import type { Kafka, Producer } from 'kafkajs';
 import { Client } from 'pg';
 import { ChangeCommitter, type OutgoingRecord } from './change-committer';
 import { ChangeEncoder } from './change-encoder';
+import { KafkaTransactionLimit } from './kafka-transaction-limit';
 import { keyPartition } from './key-partition';
 import { slotNamesOfConfig, type ReaderConfig } from './reader-config';
 import { ReaderLoop, type ReaderEvent } from './reader-loop';
 import { Mailbox } from './reader-mailbox';
 import type { ReaderMetrics } from './reader-metrics';
-import { readProgress } from './reader-progress';
 import { ensureReaderTopics } from './reader-topics';
 import { ReplicationSource } from './replication-source';
 import { checkCapturable, checkWalLevel, createSlotWithSnapshot, describeTables, ensurePublication, estimateRows } from './source-catalog';
@@ -130,7 +133,8 @@ export class ReaderSession {
    * Decides where streaming starts and returns the slot's confirmed position. Progress with a finished
    * snapshot and a healthy slot: resume. No progress (first start) or an unfinished snapshot: (re)create
    * the slot and snapshot (mode `initial`). A lost or dropped slot under existing progress is a gap we
-   * cannot fill from the WAL: halt, unless the mode is `when-needed`, which re-snapshots.
+   * cannot fill from the WAL: halt, unless the mode is `when-needed`, which re-snapshots. So is a slot of
+   * the same name that is not the one the progress was made on (see `slotIdentityProblem`).
    */
   private async settleStart(
     stored: ReaderProgress | undefined,
@@ -141,11 +145,19 @@ export class ReaderSession {
   ): Promise<bigint> {
     const { config, logger, metrics } = this.deps;
     const mode = config.snapshot.mode;
+    const systemIdentifier = await systemIdentifierOf(this.client);
+    this.progress.systemIdentifier = systemIdentifier;
     const slot = await readSlot(this.client, this.names.slot);
-    const problem = slot && slotProblem(slot, this.names.slot, config.shard.connection.database);
+    const problem =
+      slot &&
+      (slotProblem(slot, this.names.slot, config.shard.connection.database) ??
+        (stored && slotIdentityProblem(this.names.slot, slot, stored, systemIdentifier)));
     metrics.slotHealthy.set({ shard: metrics.shard }, slot && !problem ? 1 : 0);
     const resumable = stored && (stored.snapshotComplete || mode === 'never');
-    if (resumable && slot && !problem) return slot.confirmedFlushLsn ?? 0n;
+    if (resumable && slot && !problem) {
+      await this.adoptLegacySlot(stored, slot.confirmedFlushLsn, committer);
+      return slot.confirmedFlushLsn ?? 0n;
+    }
     // Streaming only, from a slot made elsewhere (e.g. provisioned by an operator): take it as it is.
     if (!stored && mode === 'never' && slot && !problem) return slot.confirmedFlushLsn ?? 0n;
     if (resumable && mode !== 'when-needed') {
@@ -153,7 +165,7 @@ export class ReaderSession {
         'slot_lost',
         problem ??
           `replication slot ${this.names.slot} is missing, but Kafka holds progress through ${formatLsn(stored.commitLsn)}: changes after it are lost`,
-        `re-snapshot the shard (fleet slots reset, or snapshot.mode when-needed), after checking max_slot_wal_keep_size`,
+        `re-snapshot the shard: fleet slots reset --shard ${config.shard.id} (or snapshot.mode when-needed), after checking max_slot_wal_keep_size and who drops or re-creates slots`,
       );
     }
     if (slot) {
@@ -170,7 +182,7 @@ export class ReaderSession {
       const exportSnapshot = mode !== 'never';
       const created = await createSlotWithSnapshot(replication, this.names.slot, exportSnapshot);
       logger.info({ slot: this.names.slot, consistentPoint: formatLsn(created.consistentPoint) }, 'replication slot created');
-      this.progress = { ...emptyProgress(config.shard.id), slotCreatedAtLsn: created.consistentPoint };
+      this.progress = { ...emptyProgress(config.shard.id), slotCreatedAtLsn: created.consistentPoint, systemIdentifier };
       if (!exportSnapshot || !created.snapshotName) return created.consistentPoint;
       this.progress.snapshotLsn = created.consistentPoint;
       const compiled = await Promise.all(tables.map((table) => catalog.compileForSnapshot(table)));
@@ -191,6 +203,17 @@ export class ReaderSession {
     } finally {
       await replication.end().catch(() => undefined);
     }
+  }
+
+  /**
+   * A progress record of an older reader (no system identifier) may trail its slot: that reader acknowledged
+   * heartbeats without recording them in Kafka. Recording the slot's position now (nothing at or below
+   * `confirmed_flush - 1` is sent again) makes every later record carry the identity and cover the slot.
+   */
+  private async adoptLegacySlot(stored: ReaderProgress, confirmedFlushLsn: bigint | null, committer: ChangeCommitter): Promise<void> {
+    if (stored.systemIdentifier !== undefined || confirmedFlushLsn === null) return;
+    const slotPosition = confirmedFlushLsn - 1n;
+    await committer.commitRecords([], slotPosition > stored.commitLsn ? slotPosition : stored.commitLsn);
   }
 
   private async stream(
@@ -270,7 +293,7 @@ export class ReaderSession {
     const shard = { shard: metrics.shard };
     return new ChangeCommitter(
       {
-        producer,
+        producer: new KafkaTransactionLimit(producer, config.kafkaTransaction.timeoutMs),
         progressRecord: (commitLsn) => ({
           topic: this.topics.progress,
           message: progressMessage({ ...this.progress, commitLsn, updatedAtMs: Date.now() }),

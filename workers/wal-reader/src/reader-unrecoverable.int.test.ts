@@ -1,5 +1,7 @@
+import { parseLsn } from '@inventory-cdc/shared';
+import { waitFor } from '@inventory-cdc/shared/testing';
 import { readFileSync } from 'node:fs';
-import { ReaderFixture } from '../test/reader-test-fixture';
+import { ReaderFixture, envelopes } from '../test/reader-test-fixture';
 
 describe('wal-reader inputs that can never succeed', () => {
   let fixture: ReaderFixture;
@@ -42,5 +44,47 @@ describe('wal-reader inputs that can never succeed', () => {
     expect(exitCode).toBe(1);
     expect(log).toContain('stock €\\" cannot name a Kafka topic');
     await fixture.db.query(`drop table "stock €"`);
+  });
+});
+
+describe('wal-reader array values', () => {
+  let fixture: ReaderFixture;
+
+  beforeAll(async () => {
+    fixture = await ReaderFixture.create('arrays', `create table grid (id int4 primary key, cells int4[])`);
+  });
+
+  afterAll(async () => {
+    await fixture.cleanup();
+  });
+
+  it('streams an array with an explicit lower bound as its elements, and halts at once on a multi-dimensional one, naming the column', async () => {
+    const reader = fixture.reader();
+    reader.process.start();
+    await reader.process.waitReady(reader.port);
+
+    await fixture.db.query(`insert into grid values (1, '[0:1]={1,2}'), (2, '{5,NULL}')`);
+    const streamed = envelopes(await fixture.read(['grid'], (records) => records.length >= 2));
+    // Rows of different keys may sit in different partitions: compared in id order, as plain objects.
+    const rows = streamed.map((event) => ({ id: event.after?.id, cells: event.after?.cells })).sort((a, b) => Number(a.id) - Number(b.id));
+    expect(rows).toEqual([
+      { id: 1, cells: [1, 2] },
+      { id: 2, cells: [5, null] },
+    ]);
+    await waitFor('the slot to confirm the streamed rows', async () =>
+      parseLsn((await fixture.slotConfirmedFlush()) ?? '0/0') > 0n ? true : undefined,
+    );
+    const before = await fixture.slotConfirmedFlush();
+
+    const startedAt = Date.now();
+    await fixture.db.query(`insert into grid values (3, '{{1,2},{3,4}}')`);
+    const exitCode = await reader.process.exitCode();
+    const log = readFileSync(reader.process.logFile, 'utf8');
+
+    expect(exitCode).toBe(1);
+    expect(Date.now() - startedAt).toBeLessThan(15_000);
+    expect(log).toContain('"kind":"unmappable_value"');
+    expect(log).toContain(`column cells of ${fixture.schema}.grid: a multi-dimensional array has no place`);
+    expect(await fixture.slotConfirmedFlush()).toBe(before);
   });
 });

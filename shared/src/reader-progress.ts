@@ -1,12 +1,15 @@
-import { RetryableError, parseProgress, progressKey, type Logger, type ReaderProgress } from '@inventory-cdc/shared';
 import { randomUUID } from 'node:crypto';
 import type { Kafka } from 'kafkajs';
+import { RetryableError } from './errors';
+import type { Logger } from './logger';
+import { parseProgress, progressKey, type ReaderProgress } from './reader-contract';
 
 /**
  * Reads the shard's latest committed progress record from the compacted progress topic (read_committed,
  * so an aborted transaction's record is never seen). Call it after the transactional producer has
  * connected: connecting fences the previous instance and settles its open transaction, so the log's end
- * is stable while we read it.
+ * is stable while we read it. Read by anyone else (`fleet status`), a reader's open transaction holds the
+ * read back until it ends, or until the timeout.
  */
 export async function readProgress(
   kafka: Kafka,
