@@ -8,8 +8,8 @@ import { parseProgress, progressKey, type ReaderProgress } from './reader-contra
  * Reads the shard's latest committed progress record from the compacted progress topic (read_committed,
  * so an aborted transaction's record is never seen). Call it after the transactional producer has
  * connected: connecting fences the previous instance and settles its open transaction, so the log's end
- * is stable while we read it. Read by anyone else (`fleet status`), a reader's open transaction holds the
- * read back until it ends, or until the timeout.
+ * is stable while we read it. Read by anyone else (`fleet status`), a reader's open transaction makes the
+ * read fail with `progress_blocked`: the record before it may not be the latest.
  */
 export async function readProgress(
   kafka: Kafka,
