@@ -42,7 +42,7 @@ export async function readDeadLetters(brokers: string[], prefix: string, sinks: 
       fromBeginning: true,
     });
     await consumer.run({
-      eachMessage: async ({ topic, partition, message }) => {
+      eachMessage: ({ topic, partition, message }) => {
         const header = (name: string): string => message.headers?.[name]?.toString() ?? '';
         letters.push({
           sink: header('dlq.sink'),
@@ -52,6 +52,7 @@ export async function readDeadLetters(brokers: string[], prefix: string, sinks: 
         });
         if (Number(message.offset) + 1 >= (ends.get(`${topic}/${partition}`) ?? 0)) remaining.delete(`${topic}/${partition}`);
         if (remaining.size === 0) done();
+        return Promise.resolve();
       },
     });
     await Promise.race([finished, new Promise((resolve) => setTimeout(resolve, 60_000))]);
