@@ -63,13 +63,15 @@ export async function dropShardSlot(config: FleetConfig, shard: FleetShard, forc
 }
 
 /**
- * Drops the slot, then writes a progress record with an unfinished snapshot: on its next start the reader
+ * Writes a progress record with an unfinished snapshot and drops the slot: on its next start the reader
  * (snapshot mode `initial` or `when-needed`) creates a new slot and snapshots every captured table. The
  * record is written under the reader's own transactional id, which fences any reader of the shard still
- * running, so no older progress record can be committed after it.
+ * running, so no older progress record can be committed after it. With --force it is written first:
+ * dropping the slot terminates the reader's walsender and the reader restarts within a second, and had it
+ * read the old progress before the reset record was there, it would find its slot gone under progress
+ * that says the slot's changes were published, and halt (`slot_lost`).
  */
 export async function resetShard(config: FleetConfig, shard: FleetShard, kafka: Kafka, force: boolean): Promise<SlotResult> {
-  const result = await dropShardSlot(config, shard, force);
   const { progressTopic } = readerNamesOf(config, shard);
   const admin = kafka.admin();
   await admin.connect();
@@ -77,14 +79,24 @@ export async function resetShard(config: FleetConfig, shard: FleetShard, kafka: 
     .listTopics()
     .then((topics) => topics.includes(progressTopic))
     .finally(() => admin.disconnect());
-  if (!exists) return { ...result, progressReset: false };
   // A reader restarting its session at this moment fences our producer in turn; the next attempt fences it again.
-  await retry(() => writeResetRecord(config, shard, kafka, progressTopic), {
-    initialDelayMs: 200,
-    maxAttempts: 5,
-    retryOn: (error) => dispositionOf(error) === 'retryable',
-  });
-  return { ...result, progressReset: true };
+  const resetProgress = async (): Promise<void> => {
+    if (!exists) return;
+    await retry(() => writeResetRecord(config, shard, kafka, progressTopic), {
+      initialDelayMs: 200,
+      maxAttempts: 5,
+      retryOn: (error) => dispositionOf(error) === 'retryable',
+    });
+  };
+  // Without --force an active slot is refused before anything changes; no reader streams it then.
+  if (!force) {
+    const result = await dropShardSlot(config, shard, false);
+    await resetProgress();
+    return { ...result, progressReset: exists };
+  }
+  await resetProgress();
+  const result = await dropShardSlot(config, shard, true);
+  return { ...result, progressReset: exists };
 }
 
 async function writeResetRecord(config: FleetConfig, shard: FleetShard, kafka: Kafka, progressTopic: string): Promise<void> {
