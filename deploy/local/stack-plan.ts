@@ -20,14 +20,18 @@ export const DEFAULT_SHARDS = 2;
 /** A sanity bound: each shard is a whole Postgres cluster (~30 MB RSS + its ports). */
 export const MAX_SHARDS = 16;
 
-/** Base ports before the `CDC_STACK_PORT_BASE` offset; far from the machine's own 5432/6379/9092/8081. */
+/**
+ * Base ports before the `CDC_STACK_PORT_BASE` offset; far from the machine's own 5432/6379/9092/8081, and
+ * below Linux's ephemeral range (32768–60999 by default): a port in it can be taken at any moment as the
+ * local end of some client's connection, and a server that restarts then cannot bind it.
+ */
 const BASE_PORTS = {
-  postgres: 55432,
-  kafka: 59092,
-  kafkaController: 59093,
-  registry: 58081,
-  registryManagement: 59000,
-  redis: 56379,
+  postgres: 25432,
+  kafka: 29092,
+  kafkaController: 29093,
+  registry: 28081,
+  registryManagement: 29000,
+  redis: 26379,
 } as const;
 
 export interface StackEndpoints {
