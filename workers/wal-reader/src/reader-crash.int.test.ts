@@ -59,7 +59,7 @@ describe('wal-reader crash safety', () => {
       // before the LSN is acknowledged (Postgres then resends what Kafka already has), or mid-transaction.
       const crashPoints: Record<string, string> =
         kill % 2 === 0
-          ? { CDC__FAULT_INJECTION__CRASH_POINTS: kill % 4 === 0 ? '{after-kafka-commit: 0.3}' : '{mid-kafka-transaction: 0.3}' }
+          ? { CDC__FAULT_INJECTION__CRASH_POINTS: kill % 4 === 0 ? '{after-kafka-commit: 0.5}' : '{mid-kafka-transaction: 0.5}' }
           : {};
       const reader = fixture.reader(crashPoints);
       reader.process.start();
