@@ -18,6 +18,8 @@ export class ChangeEncoder {
   private readonly ids = new Map<string, SchemaIds>();
   /** Every subject this session registered, with the schema and the id the registry gave for it. */
   private readonly registered = new Map<string, { subject: string; schema: object; id: number }>();
+  /** When the registry last gave or confirmed each subject's id (the request's start, ms since the epoch). */
+  private readonly confirmedAtMs = new Map<string, number>();
   /** Topics whose key and value ids were written since the last `confirmWritten`. */
   private written = new Set<string>();
   /** Change events per `table|op` since the last `countEvents`, counted here and added to the metric in bulk. */
@@ -32,6 +34,8 @@ export class ChangeEncoder {
     private readonly subjectCompatibility: Record<string, RegistryConfig['compatibility']>,
     /** Largest record (key + value bytes) the brokers accept; a larger change halts the shard. */
     private readonly maxRecordBytes: number,
+    /** How old a subject's last confirmation may be at a Kafka commit (see `confirmWritten`). */
+    private readonly confirmWithinMs: number,
   ) {}
 
   /**
@@ -70,8 +74,10 @@ export class ChangeEncoder {
    */
   async registerSubject(subject: string, schema: object): Promise<number> {
     await this.codec.setCompatibility(this.subjectCompatibility[subject] ?? this.compatibility, subject);
+    const askedAtMs = Date.now();
     const id = await this.codec.register(subject, schema);
     this.registered.set(subject, { subject, schema, id });
+    this.confirmedAtMs.set(subject, askedAtMs);
     return id;
   }
 
@@ -85,16 +91,28 @@ export class ChangeEncoder {
    * called before each Kafka commit. A registry that forgot (an in-memory one restarted empty) or changed
    * an id fails the session before the commit: the next session registers again and re-encodes, so no
    * committed record carries an id the registry does not map to its schema.
+   *
+   * A subject the registry gave or confirmed within `confirmWithinMs` (measured from the request's start)
+   * is not asked again. Why that is as safe as asking at every commit: a registry that restarts is down for
+   * longer than that (a JVM takes seconds to start), so an answer that recent came from the registry that
+   * serves now; and asking at every commit cost a lookup per subject per commit, which under a flash sale
+   * made the registry the busiest process on the host. An operator deleting a live writer's subjects is
+   * seen at the first commit after the window.
    */
-  async confirmWritten(): Promise<void> {
+  async confirmWritten(nowMs = Date.now()): Promise<void> {
     const topics = [...this.written];
     this.written = new Set();
     const subjects = topics.flatMap((topic) => [`${topic}-key`, `${topic}-value`]);
-    const entries = subjects.flatMap((subject) => this.registered.get(subject) ?? []);
-    if (entries.length === 0 || (await this.codec.confirm(entries))) return;
+    const stale = subjects.filter((subject) => (this.confirmedAtMs.get(subject) ?? -Infinity) < nowMs - this.confirmWithinMs);
+    const entries = stale.flatMap((subject) => this.registered.get(subject) ?? []);
+    if (entries.length === 0) return;
+    if (await this.codec.confirm(entries)) {
+      for (const { subject } of entries) this.confirmedAtMs.set(subject, nowMs);
+      return;
+    }
     throw new RetryableError(
       'registry_forgot',
-      `the schema registry no longer maps the ids this reader registered for ${subjects.join(', ')} (restarted empty, or subjects deleted): registering again in a new session`,
+      `the schema registry no longer maps the ids this reader registered for ${stale.join(', ')} (restarted empty, or subjects deleted): registering again in a new session`,
     );
   }
 

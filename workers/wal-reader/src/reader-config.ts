@@ -15,6 +15,12 @@ export const readerConfigSchema = workerConfigSchema
          * operator has decided to accept (see README, "A refused schema change"). Default none.
          */
         subjectCompatibility: z.record(registryConfigSchema.shape.compatibility.removeDefault()).default({}),
+        /**
+         * Before a Kafka commit, the ids of the records in it are confirmed with the registry unless it gave
+         * or confirmed them this recently (ms); 0 asks at every commit. Keep it well below the time the
+         * registry takes to restart. Default 1000.
+         */
+        confirmWithinMs: z.number().int().min(0).max(10_000).default(1_000),
       })
       .strict(),
     shard: z

@@ -104,6 +104,7 @@ export class ReaderSession {
         config.registry.compatibility,
         config.registry.subjectCompatibility,
         config.batch.maxRecordBytes,
+        config.registry.confirmWithinMs,
       );
       const catalog = this.catalog(tables, encoder);
       const committer = this.committer(this.progress.commitLsn, encoder);

@@ -1,0 +1,80 @@
+import { FleetMetrics, RetryableError, createLogger, type AvroCodec } from '@inventory-cdc/shared';
+import { ChangeEncoder } from './change-encoder';
+import { ReaderMetrics } from './reader-metrics';
+
+/** The registry as the encoder sees it: ids handed out on registration, and confirmations counted. */
+class RegistryDouble {
+  readonly confirmed: string[][] = [];
+  forgotten = false;
+  private nextId = 1;
+
+  readonly codec = {
+    setCompatibility: () => Promise.resolve(),
+    register: () => Promise.resolve(this.nextId++),
+    confirm: (entries: Array<{ subject: string }>) => {
+      this.confirmed.push(entries.map((entry) => entry.subject));
+      return Promise.resolve(!this.forgotten);
+    },
+  } as unknown as AvroCodec;
+}
+
+async function encoderWith(registry: RegistryDouble, confirmWithinMs: number): Promise<ChangeEncoder> {
+  const encoder = new ChangeEncoder(
+    registry.codec,
+    new ReaderMetrics(new FleetMetrics('test'), '0'),
+    createLogger({ service: 'test', level: 'silent' }),
+    'BACKWARD',
+    {},
+    1_000_000,
+    confirmWithinMs,
+  );
+  await encoder.registerSubject('t-key', { type: 'string' });
+  await encoder.registerSubject('t-value', { type: 'string' });
+  return encoder;
+}
+
+describe('ChangeEncoder.confirmWritten', () => {
+  it('asks the registry again only for subjects it last answered for longer ago than the window', async () => {
+    const registry = new RegistryDouble();
+    const encoder = await encoderWith(registry, 1_000);
+    const registeredAt = Date.now();
+
+    encoder.markWritten('t');
+    await encoder.confirmWritten(registeredAt + 500);
+    expect(registry.confirmed).toEqual([]);
+
+    encoder.markWritten('t');
+    await encoder.confirmWritten(registeredAt + 1_500);
+    expect(registry.confirmed).toEqual([['t-key', 't-value']]);
+
+    // The confirmation opened a new window.
+    encoder.markWritten('t');
+    await encoder.confirmWritten(registeredAt + 2_000);
+    expect(registry.confirmed).toHaveLength(1);
+  });
+
+  it('asks at every commit with a window of 0, and only for the subjects written since the last commit', async () => {
+    const registry = new RegistryDouble();
+    const encoder = await encoderWith(registry, 0);
+    await encoder.confirmWritten(Date.now() + 1);
+    expect(registry.confirmed).toEqual([]);
+    encoder.markWritten('t');
+    await encoder.confirmWritten(Date.now() + 1);
+    encoder.markWritten('t');
+    await encoder.confirmWritten(Date.now() + 2);
+    expect(registry.confirmed).toEqual([
+      ['t-key', 't-value'],
+      ['t-key', 't-value'],
+    ]);
+  });
+
+  it('fails the commit, naming the subjects, when the registry no longer maps the ids', async () => {
+    const registry = new RegistryDouble();
+    const encoder = await encoderWith(registry, 1_000);
+    registry.forgotten = true;
+    encoder.markWritten('t');
+    const failure = encoder.confirmWritten(Date.now() + 5_000);
+    await expect(failure).rejects.toBeInstanceOf(RetryableError);
+    await expect(failure).rejects.toThrow(/t-key, t-value/);
+  });
+});
