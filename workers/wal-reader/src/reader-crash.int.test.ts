@@ -54,7 +54,6 @@ describe('wal-reader crash safety', () => {
     let diedAtCrashPoint = 0;
     const produced: number[] = [];
     for (let kill = 1; kill < kills; kill++) {
-      // Every third run also dies by itself at a named dangerous instant.
       // Every other run also dies by itself at a named dangerous instant: right after a Kafka commit,
       // before the LSN is acknowledged (Postgres then resends what Kafka already has), or mid-transaction.
       const crashPoints: Record<string, string> =

@@ -1,5 +1,6 @@
 import { waitFor } from '@inventory-cdc/shared/testing';
 import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ReaderFixture, envelopes } from '../test/reader-test-fixture';
 
 /** The ids the registry holds under `subject` now. */
@@ -52,7 +53,8 @@ describe('wal-reader and a registry that forgets', () => {
   it('after the registry loses the subjects, no change is committed with an id the registry does not hold for them', async () => {
     const { registryUrl } = fixture.stack;
     const subject = `${fixture.topic('items')}-value`;
-    const reader = fixture.reader();
+    const confirmWithinMs = 500;
+    const reader = fixture.reader({ CDC__REGISTRY__CONFIRM_WITHIN_MS: String(confirmWithinMs) });
     reader.process.start();
     await reader.process.waitReady(reader.port);
     await fixture.db.query(`insert into items values (1, 'before')`);
@@ -62,6 +64,8 @@ describe('wal-reader and a registry that forgets', () => {
     // What an in-memory registry's restart does to a writer's cached ids: the subjects are gone.
     await forget(registryUrl, `${fixture.topic('items')}-key`);
     await forget(registryUrl, subject);
+    // A registry restarting empty is down for longer than the reader trusts a confirmation.
+    await sleep(confirmWithinMs + 100);
     await fixture.db.query(`insert into items values (2, 'after')`);
     const records = await fixture.read(['items'], (seen) => envelopes(seen).length >= 2);
 
