@@ -1,5 +1,14 @@
 import { MetricNames, sqlIdentifier } from '@inventory-cdc/shared';
-import { bucketsOf, bucketsSince, histogramQuantile, scrapeSamples, waitFor, type Bucket } from '@inventory-cdc/shared/testing';
+import {
+  bucketsOf,
+  bucketsSince,
+  histogramQuantile,
+  hostCpuBetween,
+  sampleHostCpu,
+  scrapeSamples,
+  waitFor,
+  type Bucket,
+} from '@inventory-cdc/shared/testing';
 import { shardOf } from '@inventory-cdc/shared';
 import Redis from 'ioredis';
 import { performance } from 'node:perf_hooks';
@@ -47,6 +56,8 @@ interface LevelResult {
   /** The WMS seen from outside: hot-row commit → the reference WMS holding that state or a newer one. */
   wmsObserverP50: number | undefined;
   wmsObserverP99: number | undefined;
+  /** Share of the host's CPU time busy while the load ran (0..1): near 1, latencies measure the run queue. */
+  hostCpuBusy: number | undefined;
 }
 
 /**
@@ -75,7 +86,7 @@ export async function latencyBench(options: LatencyBenchOptions): Promise<void> 
         const result = await measureLevel(world, rate, options.secondsPerRate);
         all.push({ run, ...result });
         process.stdout.write(
-          `run ${run}, ${rate}/s offered: achieved ${result.achieved.toFixed(0)}/s, redis sink p99 ${fmt(result.sinkP99)}, observer p99 ${fmt(result.observerP99)} (${result.observed} of ${result.notifications} notifications matched a commit); wms p99 ${fmt(result.sinks['wms-adapter'].p99)}, observed ${fmt(result.wmsObserverP99)}; erp p99 ${fmt(result.sinks['erp-adapter'].p99)}\n`,
+          `run ${run}, ${rate}/s offered: achieved ${result.achieved.toFixed(0)}/s, redis sink p99 ${fmt(result.sinkP99)}, observer p99 ${fmt(result.observerP99)} (${result.observed} of ${result.notifications} notifications matched a commit); wms p99 ${fmt(result.sinks['wms-adapter'].p99)}, observed ${fmt(result.wmsObserverP99)}; erp p99 ${fmt(result.sinks['erp-adapter'].p99)}; host cpu ${result.hostCpuBusy === undefined ? '–' : `${(result.hostCpuBusy * 100).toFixed(0)}%`} busy\n`,
         );
       }
     } finally {
@@ -103,6 +114,7 @@ export async function latencyBench(options: LatencyBenchOptions): Promise<void> 
       'wms observed p99 ms': med((l) => l.wmsObserverP99) * 1000,
       'erp p50 ms': med((l) => l.sinks['erp-adapter'].p50) * 1000,
       'erp p99 ms': med((l) => l.sinks['erp-adapter'].p99) * 1000,
+      'host cpu busy %': med((l) => l.hostCpuBusy) * 100,
     });
   }
   printTable(
@@ -153,6 +165,7 @@ async function measureLevel(world: BenchWorld, rate: number, seconds: number): P
   let inFlight = 0;
   let lastHotValue = 0;
   const maxInFlight = 64;
+  const cpuBefore = sampleHostCpu();
   const started = epochMs();
   const deadline = started + seconds * 1000;
   let issued = 0;
@@ -190,6 +203,7 @@ async function measureLevel(world: BenchWorld, rate: number, seconds: number): P
     await sleep(1);
   }
   await Promise.all(pending);
+  const hostCpu = hostCpuBetween(cpuBefore, sampleHostCpu());
   const achieved = completed / seconds;
   await waitFor("the hot SKU's last value in Redis", () => seenAt.has(lastHotValue), 60_000, 20).catch(() => undefined);
   await waitForSinks(sinkUrls, sinksBefore, completed, 60_000);
@@ -221,6 +235,7 @@ async function measureLevel(world: BenchWorld, rate: number, seconds: number): P
     sinks,
     wmsObserverP50: wmsObserved.p50,
     wmsObserverP99: wmsObserved.p99,
+    hostCpuBusy: hostCpu?.busy,
   };
 }
 

@@ -1,7 +1,8 @@
 import { createKafka, createLogger, formatReconciliation, shardOf, sqlIdentifier } from '@inventory-cdc/shared';
-import { inventoryDdl, seedStock, skuName, warehouses } from '@inventory-cdc/shared/testing';
+import { hostCpuBetween, inventoryDdl, sampleHostCpu, seedStock, skuName, warehouses } from '@inventory-cdc/shared/testing';
 import Redis from 'ioredis';
 import { randomBytes } from 'node:crypto';
+import { cpus } from 'node:os';
 import { relative } from 'node:path';
 import { Client, Pool } from 'pg';
 import { stackUp } from '../local/stack';
@@ -211,7 +212,9 @@ async function main(argv: string[]): Promise<number> {
       sinkTargets(erpPostingWindowMs),
     );
     view.start();
+    const cpuBefore = sampleHostCpu();
     await sale.run();
+    const saleCpu = hostCpuBetween(cpuBefore, sampleHostCpu());
     view.phase = 'draining';
     const drainStarted = Date.now();
     const result = await settleFleet(pools, redis, fleet, 120_000);
@@ -224,6 +227,10 @@ async function main(argv: string[]): Promise<number> {
       `sale over: ${counters.purchases.toLocaleString('en')} purchases, ${counters.soldOut.toLocaleString('en')} refused as sold out, ${counters.restocks.toLocaleString('en')} restocks, ${counters.shipments.toLocaleString('en')} shipments, ${counters.errors} errors${counters.lastError ? ` (last: ${counters.lastError})` : ''}`,
     );
     say(`every system caught up ${drainSeconds.toFixed(1)} s after the last sale transaction`);
+    if (saleCpu)
+      say(
+        `host CPU during the sale: ${(saleCpu.busy * 100).toFixed(0)}% busy (${saleCpu.cores.toFixed(1)} of ${cpus().length} cores, the stack, the fleet and the buyers together)`,
+      );
     renderSaleLatency(latency).forEach(say);
     formatReconciliation(result).forEach(say);
     const clean = result.differences.length === 0;

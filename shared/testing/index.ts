@@ -7,3 +7,4 @@ export * from './inventory-workload';
 export * from './fleet-fixture';
 export * from './metrics-text';
 export * from './http-stub';
+export * from './host-cpu';
