@@ -8,16 +8,25 @@ export interface DoubledChange {
   offsets: string[];
 }
 
+/** A partition whose high watermark is above its last stable offset: a transaction is open on it. */
+export interface OpenTransaction {
+  partition: number;
+  lastStableOffset: number;
+  highWatermark: number;
+}
+
 /**
  * Reads a change topic from the start, as sinks do (read_committed), and answers every source position
  * that occurs in more than one record. Exactly-once into Kafka means none: Redis and the WMS would hide a
- * doubled change (newer-wins, idempotency keys), the ERP's deltas would book it twice.
+ * doubled change (newer-wins, idempotency keys), the ERP's deltas would book it twice. Also answers the
+ * partitions where a transaction is still open (the fetches' high watermark above the last stable offset
+ * listed first): read_committed consumers stop there until Kafka completes it.
  */
 export async function doubledChanges(
   brokers: string[],
   registryUrl: string,
   topic: string,
-): Promise<{ changes: number; doubled: DoubledChange[] }> {
+): Promise<{ changes: number; doubled: DoubledChange[]; open: OpenTransaction[] }> {
   const logger = createLogger({ service: 'fault-matrix', level: 'warn' });
   const kafka = createKafka({ brokers, ssl: false, connectionTimeoutMs: 3_000, requestTimeoutMs: 30_000 }, 'fault-matrix-audit', logger);
   const codec = new AvroCodec(createRegistryClient({ url: registryUrl, compatibility: 'BACKWARD' }));
@@ -27,6 +36,7 @@ export async function doubledChanges(
   await admin.disconnect();
 
   const seen = new Map<string, string[]>();
+  const highWatermarks = new Map<number, number>();
   const reached = new Set<number>([...ends].filter(([, high]) => high === 0).map(([partition]) => partition));
   const consumer = kafka.consumer({ groupId: uniqueName('fault_matrix_audit'), readUncommitted: false });
   await consumer.connect();
@@ -39,6 +49,7 @@ export async function doubledChanges(
           const position = encodePosition(positionOf(asEnvelope(await codec.deserialize(topic, 'value', message.value))));
           seen.set(position, [...(seen.get(position) ?? []), `${batch.partition}@${message.offset}`]);
         }
+        highWatermarks.set(batch.partition, Math.max(highWatermarks.get(batch.partition) ?? 0, Number(batch.highWatermark)));
         // The last offset may be a transaction marker, which read_committed never hands out.
         if (Number(batch.highWatermark) - Number(batch.lastOffset()) <= 2) reached.add(batch.partition);
       },
@@ -51,5 +62,8 @@ export async function doubledChanges(
     await codec.close();
   }
   const doubled = [...seen].filter(([, offsets]) => offsets.length > 1).map(([position, offsets]) => ({ position, offsets }));
-  return { changes: seen.size, doubled };
+  const open = [...highWatermarks]
+    .filter(([partition, high]) => high > (ends.get(partition) ?? 0))
+    .map(([partition, highWatermark]) => ({ partition, lastStableOffset: ends.get(partition) ?? 0, highWatermark }));
+  return { changes: seen.size, doubled, open };
 }

@@ -147,6 +147,7 @@ describe('change consumer: a registry outage is waited out, only undecodable byt
     });
     const reader = new AvroCodec(createRegistryClient({ url: door.url, compatibility: 'BACKWARD' }));
     const abort = new AbortController();
+    const stopped: Error[] = [];
     const waits = () => counterValue(metrics, MetricNames.sinkRegistryWaits);
 
     await produce(await event(1n));
@@ -163,6 +164,7 @@ describe('change consumer: a registry outage is waited out, only undecodable byt
       signal: abort.signal,
       partitionsConsumedConcurrently: 1,
       heartbeatIntervalMs: 1_000,
+      onStopped: (error) => stopped.push(error),
     });
     try {
       // Given a registry that refuses connections: the record waits, the worker is not ready.
@@ -194,6 +196,7 @@ describe('change consumer: a registry outage is waited out, only undecodable byt
       expect(await highWatermark(admin, deadLetters.topic)).toBe(2);
       expect(await committedOffset(admin, groupId, topic)).toBe(3);
       expect(applied).toHaveLength(1);
+      expect(stopped).toEqual([]);
     } finally {
       abort.abort();
       await consumer.disconnect();
@@ -229,6 +232,7 @@ describe('change consumer: a registry outage is waited out, only undecodable byt
       onStop: (_name, stop) => void stops.push(async () => void (await stop())),
     });
     const abort = new AbortController();
+    const stopped: Error[] = [];
     const consumer = await startChangeConsumer({
       kafka,
       codec: writer,
@@ -242,6 +246,7 @@ describe('change consumer: a registry outage is waited out, only undecodable byt
       signal: abort.signal,
       partitionsConsumedConcurrently: 1,
       heartbeatIntervalMs: 1_000,
+      onStopped: (error) => stopped.push(error),
     });
     const caughtUp = (end: number) =>
       waitFor(`offset ${end} committed`, async () => (await committedOffset(admin, groupId, topic)) === end, 30_000);
@@ -263,10 +268,53 @@ describe('change consumer: a registry outage is waited out, only undecodable byt
       await open.commit();
       await caughtUp(7);
       expect(applied).toEqual([1n, 2n, 4n]);
+      expect(stopped).toEqual([]);
     } finally {
       abort.abort();
       await consumer.disconnect();
       await producer.disconnect();
+      for (const stop of stops) await stop();
+    }
+  }, 120_000);
+
+  it('a crash kafkajs does not restart from is reported, so the worker ends instead of idling with a dead stream', async () => {
+    const prefix = uniqueName('crash');
+    const topic = `${prefix}.inventory.stock`;
+    await ensureTopics(kafka, [{ topic, numPartitions: 1 }]);
+    const metrics = new SinkMetrics(new FleetMetrics('crash-test'), 'test-sink');
+    const stops: (() => Promise<void>)[] = [];
+    const deadLetters = await openDeadLetterQueue(kafka, { prefix, stockSchema: 'inventory' }, metrics, {
+      onStop: (_name, stop) => void stops.push(async () => void (await stop())),
+    });
+    const readiness = new Readiness();
+    const abort = new AbortController();
+    const stopped: Error[] = [];
+    // The broker refuses to let the member join (a session timeout below group.min.session.timeout.ms): an
+    // error kafkajs does not retry, as it does not after some broker restarts (the group coordinator not
+    // found while it loads). The member is gone from its group for good.
+    const consumer = await startChangeConsumer({
+      kafka,
+      codec: writer,
+      groupId: `${prefix}.test-sink`,
+      topics: [topic],
+      sink: { apply: () => Promise.resolve([]) },
+      deadLetters,
+      metrics,
+      logger,
+      readiness,
+      signal: abort.signal,
+      partitionsConsumedConcurrently: 1,
+      sessionTimeoutMs: 1_000,
+      heartbeatIntervalMs: 300,
+      onStopped: (error) => stopped.push(error),
+    });
+    try {
+      await waitFor('the stopped consumer reported', () => stopped.length > 0, 60_000);
+      expect(stopped[0]!.message).toMatch(/session timeout/i);
+      expect(readiness.report().checks['kafka']).toMatchObject({ ok: false });
+    } finally {
+      abort.abort();
+      await consumer.disconnect();
       for (const stop of stops) await stop();
     }
   }, 120_000);

@@ -60,6 +60,14 @@ export interface ChangeConsumerOptions {
   heartbeatIntervalMs?: number;
   /** Record bytes fetched per partition at once (kafkajs's default 1 MiB): bounds one batch, so one commit. */
   maxBytesPerPartition?: number;
+  /**
+   * The consumer crashed and kafkajs will not restart it: the member has left its group for good and no
+   * partition of this worker moves again. kafkajs restarts only after errors it deems retriable; after a
+   * broker restart it also gives up on some that are transient (`KafkaJSGroupCoordinatorNotFound` while the
+   * coordinator loads), and on any error a sink throws that is not retried. A worker would stay up with a
+   * dead stream, so the caller ends it (exit non-zero) and its supervisor starts it again.
+   */
+  onStopped: (error: Error) => void;
 }
 
 /**
@@ -103,9 +111,10 @@ export async function startChangeConsumer(options: ChangeConsumerOptions): Promi
     ...(options.maxBytesPerPartition ? { maxBytesPerPartition: options.maxBytesPerPartition } : {}),
   });
   options.readiness.set('kafka', false, 'joining the group');
-  watchConsumer(consumer, options.readiness, 'kafka', (error, willRestart) =>
-    logger.error({ err: error, willRestart }, 'consumer crashed'),
-  );
+  watchConsumer(consumer, options.readiness, 'kafka', (error, willRestart) => {
+    logger.error({ err: error, willRestart }, 'consumer crashed');
+    if (!willRestart && !signal.aborted) options.onStopped(error);
+  });
   if (sink.resumePositions) {
     consumer.on(consumer.events.GROUP_JOIN, (event) => {
       const assigned = Object.entries(event.payload.memberAssignment).flatMap(([topic, partitions]) =>

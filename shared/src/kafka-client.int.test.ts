@@ -1,4 +1,4 @@
-import type { Kafka } from 'kafkajs';
+import type { Kafka, Producer } from 'kafkajs';
 import pino from 'pino';
 import { testStackEndpoints, uniqueName, waitFor } from '@inventory-cdc/shared/testing';
 import { createKafka, ensureTopics } from './kafka-client';
@@ -46,6 +46,45 @@ describe('Kafka transactions on the local broker', () => {
       await consumer.disconnect();
     }
     expect(seen).toEqual(['committed-1', 'committed-2']);
+  });
+
+  it('a read_committed consumer never sees aborted records of transactions that overlap in a partition', async () => {
+    // Two writers in one partition (two shards' readers share every change topic), their transactions
+    // overlapping: A writes (offset 0), B writes (1), B aborts (marker 2), A aborts (marker 3), C commits (4, 5).
+    // The broker lists a fetch's aborted transactions in the order they ended (B, then A); kafkajs took
+    // that for the order they began, and handed out A's aborted record.
+    const topic = uniqueName('txn_overlap');
+    await ensureTopics(kafka, [{ topic, numPartitions: 1 }]);
+    const writers = ['a', 'b', 'c'].map((name) =>
+      kafka.producer({ transactionalId: uniqueName(`txn_overlap_${name}`), idempotent: true, maxInFlightRequests: 1 }),
+    );
+    await Promise.all(writers.map((writer) => writer.connect()));
+    try {
+      const [a, b, c] = writers as [Producer, Producer, Producer];
+      const inA = await a.transaction();
+      await inA.send({ topic, messages: [{ key: 'a', value: 'aborted-a' }] });
+      const inB = await b.transaction();
+      await inB.send({ topic, messages: [{ key: 'b', value: 'aborted-b' }] });
+      await inB.abort();
+      await inA.abort();
+      const inC = await c.transaction();
+      await inC.send({ topic, messages: [{ key: 'c', value: 'committed-c' }] });
+      await inC.commit();
+    } finally {
+      await Promise.all(writers.map((writer) => writer.disconnect()));
+    }
+
+    const seen: string[] = [];
+    const consumer = kafka.consumer({ groupId: uniqueName('txn_overlap_reader'), readUncommitted: false });
+    await consumer.connect();
+    try {
+      await consumer.subscribe({ topic, fromBeginning: true });
+      await consumer.run({ eachMessage: ({ message }) => Promise.resolve(void seen.push(message.value?.toString() ?? '')) });
+      await waitFor('the committed message', () => seen.includes('committed-c'));
+    } finally {
+      await consumer.disconnect();
+    }
+    expect(seen).toEqual(['committed-c']);
   });
 
   it('creates only the topics that are missing', async () => {

@@ -73,6 +73,11 @@ void runWorker({
       partitionsConsumedConcurrently: config.consumer.partitionsConsumedConcurrently,
       sessionTimeoutMs: config.consumer.sessionTimeoutMs,
       heartbeatIntervalMs: config.consumer.heartbeatIntervalMs,
+      onStopped: (error) => {
+        metrics.countError(error);
+        logger.fatal({ err: error }, 'the Kafka consumer stopped for good: exiting so the supervisor starts the worker again');
+        exitAfterStop(lifecycle, logger, config.shutdown.graceMs, 'consumer stopped', 1);
+      },
     });
     lifecycle.onStop('consumer', () => consumer.disconnect());
 

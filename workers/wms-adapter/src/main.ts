@@ -4,6 +4,7 @@ import {
   SinkMetrics,
   createKafka,
   createRegistryClient,
+  exitAfterStop,
   runWorker,
   startChangeConsumer,
   stockKeyProblem,
@@ -72,6 +73,11 @@ void runWorker({
       sessionTimeoutMs: config.consumer.sessionTimeoutMs,
       heartbeatIntervalMs: config.consumer.heartbeatIntervalMs,
       maxBytesPerPartition: maxBatchBytesPerPartition,
+      onStopped: (error) => {
+        metrics.countError(error);
+        logger.fatal({ err: error }, 'the Kafka consumer stopped for good: exiting so the supervisor starts the worker again');
+        exitAfterStop(lifecycle, logger, config.shutdown.graceMs, 'consumer stopped', 1);
+      },
     });
     lifecycle.onStop('consumer', () => consumer.disconnect());
   },
