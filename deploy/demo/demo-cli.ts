@@ -1,5 +1,13 @@
 import { createKafka, createLogger, formatReconciliation, shardOf, sqlIdentifier } from '@inventory-cdc/shared';
-import { hostCpuBetween, inventoryDdl, sampleHostCpu, seedStock, skuName, warehouses } from '@inventory-cdc/shared/testing';
+import {
+  hostCpuBetween,
+  inventoryDdl,
+  recreateDatabase,
+  sampleHostCpu,
+  seedStock,
+  skuName,
+  warehouses,
+} from '@inventory-cdc/shared/testing';
 import Redis from 'ioredis';
 import { randomBytes } from 'node:crypto';
 import { cpus } from 'node:os';
@@ -72,20 +80,6 @@ async function prepareShards(
       sku,
       hotStock,
     ]);
-}
-
-async function recreateDatabase(adminUrl: string, database: string): Promise<string> {
-  const admin = new Client({ connectionString: adminUrl });
-  await admin.connect();
-  try {
-    await admin.query(`drop database if exists ${sqlIdentifier(database)} with (force)`);
-    await admin.query(`create database ${sqlIdentifier(database)}`);
-  } finally {
-    await admin.end();
-  }
-  const url = new URL(adminUrl);
-  url.pathname = `/${database}`;
-  return url.toString();
 }
 
 /** Deletes the topics of earlier demo runs, so Kafka's disk use stays bounded over many runs. */

@@ -1,9 +1,9 @@
 import { formatReconciliation, shardOf, sqlIdentifier } from '@inventory-cdc/shared';
-import { inventoryDdl, seedStock, skuName } from '@inventory-cdc/shared/testing';
+import { inventoryDdl, recreateDatabase, seedStock, skuName } from '@inventory-cdc/shared/testing';
 import Redis from 'ioredis';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { Client, Pool } from 'pg';
+import { Pool } from 'pg';
 import { DemoFleet } from '../demo/demo-fleet';
 import { settleFleet } from '../demo/demo-reconcile';
 import { type StackSite, namedStackSite, stackDown, stackUp } from '../local/stack';
@@ -80,7 +80,7 @@ export async function startMatrixWorld(site: StackSite, setup: Catalogue, log: (
       sku,
       hotOnHand,
     ]);
-  const receiversUrl = await createDatabase(stack.shards[0]!.url, 'fault_receivers');
+  const receiversUrl = await recreateDatabase(stack.shards[0]!.url, 'fault_receivers');
 
   const fleet = new DemoFleet({
     stack,
@@ -113,19 +113,6 @@ export async function startMatrixWorld(site: StackSite, setup: Catalogue, log: (
     throw new Error('the catalogue did not reach Redis, the WMS and the ERP within 2 minutes');
   }
   return world;
-}
-
-async function createDatabase(adminUrl: string, database: string): Promise<string> {
-  const admin = new Client({ connectionString: adminUrl });
-  await admin.connect();
-  try {
-    await admin.query(`create database ${sqlIdentifier(database)}`);
-  } finally {
-    await admin.end();
-  }
-  const url = new URL(adminUrl);
-  url.pathname = `/${database}`;
-  return url.toString();
 }
 
 /** Stops the fleet (supervisor first, so nothing restarts it), closes the clients and removes the stack. */

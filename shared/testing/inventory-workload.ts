@@ -1,5 +1,23 @@
-import type { ClientBase } from 'pg';
+import { Client, type ClientBase } from 'pg';
 import { shardOf, sqlIdentifier } from '@inventory-cdc/shared';
+
+/**
+ * Drops `database` (closing its sessions) and creates it empty on the server of `adminUrl`; returns its URL.
+ * The reference receivers' database of the demo and the fault matrix.
+ */
+export async function recreateDatabase(adminUrl: string, database: string): Promise<string> {
+  const admin = new Client({ connectionString: adminUrl });
+  await admin.connect();
+  try {
+    await admin.query(`drop database if exists ${sqlIdentifier(database)} with (force)`);
+    await admin.query(`create database ${sqlIdentifier(database)}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(adminUrl);
+  url.pathname = `/${database}`;
+  return url.toString();
+}
 
 /** A connection or a pool: anything that runs one statement. */
 export type Queryable = Pick<ClientBase, 'query'>;
