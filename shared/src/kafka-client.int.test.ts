@@ -16,6 +16,21 @@ describe('Kafka transactions on the local broker', () => {
     );
   });
 
+  /** Values of `topic` as a read_committed consumer is given them, read from the start until `until` holds. */
+  async function committedValues(topic: string, what: string, until: (seen: string[]) => boolean): Promise<string[]> {
+    const seen: string[] = [];
+    const consumer = kafka.consumer({ groupId: uniqueName(`${topic}_reader`), readUncommitted: false });
+    await consumer.connect();
+    try {
+      await consumer.subscribe({ topic, fromBeginning: true });
+      await consumer.run({ eachMessage: ({ message }) => Promise.resolve(void seen.push(message.value?.toString() ?? '')) });
+      await waitFor(what, () => Promise.resolve(until(seen)));
+    } finally {
+      await consumer.disconnect();
+    }
+    return seen;
+  }
+
   it('a read_committed consumer sees a committed transaction and never an aborted one', async () => {
     const topic = uniqueName('txn_visibility');
     await ensureTopics(kafka, [{ topic, numPartitions: 1 }]);
@@ -35,16 +50,7 @@ describe('Kafka transactions on the local broker', () => {
       await producer.disconnect();
     }
 
-    const seen: string[] = [];
-    const consumer = kafka.consumer({ groupId: uniqueName('txn_reader'), readUncommitted: false });
-    await consumer.connect();
-    try {
-      await consumer.subscribe({ topic, fromBeginning: true });
-      await consumer.run({ eachMessage: ({ message }) => Promise.resolve(void seen.push(message.value?.toString() ?? '')) });
-      await waitFor('the last committed message', () => seen.includes('committed-2'));
-    } finally {
-      await consumer.disconnect();
-    }
+    const seen = await committedValues(topic, 'the last committed message', (values) => values.includes('committed-2'));
     expect(seen).toEqual(['committed-1', 'committed-2']);
   });
 
@@ -74,19 +80,47 @@ describe('Kafka transactions on the local broker', () => {
       await Promise.all(writers.map((writer) => writer.disconnect()));
     }
 
-    const seen: string[] = [];
-    const consumer = kafka.consumer({ groupId: uniqueName('txn_overlap_reader'), readUncommitted: false });
-    await consumer.connect();
-    try {
-      await consumer.subscribe({ topic, fromBeginning: true });
-      await consumer.run({ eachMessage: ({ message }) => Promise.resolve(void seen.push(message.value?.toString() ?? '')) });
-      await waitFor('the committed message', () => seen.includes('committed-c'));
-    } finally {
-      await consumer.disconnect();
-    }
+    const seen = await committedValues(topic, 'the committed message', (values) => values.includes('committed-c'));
     expect(seen).toEqual(['committed-c']);
   });
 
+  // kafkajs as patched (patches/kafkajs+2.2.4.patch) keeps its transaction coordinator: each lookup was a
+  // round trip inside every reader transaction, on a busy host a wait for a core.
+  it('a transactional producer finds its transaction coordinator once, not twice in every transaction', async () => {
+    const topic = uniqueName('txn_coordinator');
+    await ensureTopics(kafka, [{ topic, numPartitions: 3 }]);
+    const producer = kafka.producer({ transactionalId: uniqueName('txn_coordinator'), idempotent: true, maxInFlightRequests: 1 });
+    const requests: string[] = [];
+    producer.on(producer.events.REQUEST, ({ payload }) => void requests.push(payload.apiName));
+    await producer.connect();
+    const perTransaction: string[][] = [];
+    try {
+      for (const [index, outcome] of ['commit', 'commit', 'abort', 'commit', 'commit'].entries()) {
+        requests.length = 0;
+        const transaction = await producer.transaction();
+        await transaction.send({ topic, messages: [{ key: `k${index}`, value: `${outcome}-${index}` }] });
+        await (outcome === 'commit' ? transaction.commit() : transaction.abort());
+        perTransaction.push([...requests]);
+      }
+    } finally {
+      await producer.disconnect();
+    }
+
+    // The first transaction also finds the coordinator and initialises the producer id. Every later one
+    // sends AddPartitionsToTxn (again, after a metadata refresh, when the broker answers
+    // CONCURRENT_TRANSACTIONS while it still writes the previous transaction's markers), Produce and EndTxn,
+    // and never looks the coordinator up: unpatched kafkajs looks it up before AddPartitionsToTxn and EndTxn.
+    expect(perTransaction[0]).toContain('GroupCoordinator');
+    for (const requestsOf of perTransaction.slice(1)) {
+      expect(requestsOf).not.toContain('GroupCoordinator');
+      expect(requestsOf[0]).toBe('AddPartitionsToTxn');
+      expect(requestsOf.slice(-2)).toEqual(['Produce', 'EndTxn']);
+    }
+
+    // And the outcome is what the transactions said: four committed, the aborted one never seen.
+    const seen = await committedValues(topic, 'the four committed records', (values) => values.length >= 4);
+    expect(seen.sort()).toEqual(['commit-0', 'commit-1', 'commit-3', 'commit-4']);
+  });
   it('creates only the topics that are missing', async () => {
     const topic = uniqueName('ensure');
     await ensureTopics(kafka, [{ topic, numPartitions: 3 }]);
