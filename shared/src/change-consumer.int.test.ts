@@ -5,7 +5,7 @@ import type { Admin, Kafka } from 'kafkajs';
 import pino from 'pino';
 import type { ConsumedChange } from './change-event';
 import { startChangeConsumer, type ChangeSink } from './change-consumer';
-import { openDeadLetterQueue } from './dead-letter';
+import { openDeadLetterQueue, type DeadLetterQueue } from './dead-letter';
 import { createKafka, ensureTopics } from './kafka-client';
 import { MetricNames } from './metric-names';
 import { FleetMetrics } from './metrics-registry';
@@ -122,6 +122,23 @@ describe('change consumer: a registry outage is waited out, only undecodable byt
     await writer.close();
   });
 
+  /** A sink's dead-letter queue under `prefix`, and how to close what it opened. */
+  async function openTestDeadLetters(
+    prefix: string,
+    metrics: SinkMetrics,
+  ): Promise<{ deadLetters: DeadLetterQueue; close: () => Promise<void> }> {
+    const stops: (() => Promise<void>)[] = [];
+    const deadLetters = await openDeadLetterQueue(kafka, { prefix, stockSchema: 'inventory' }, metrics, {
+      onStop: (_name, stop) => void stops.push(async () => void (await stop())),
+    });
+    return {
+      deadLetters,
+      close: async () => {
+        for (const stop of stops) await stop();
+      },
+    };
+  }
+
   it('holds the partition while the registry refuses connections or does not know an id, and dead-letters only a bad record', async () => {
     const prefix = uniqueName('decode');
     const topic = `${prefix}.inventory.stock`;
@@ -141,10 +158,7 @@ describe('change consumer: a registry outage is waited out, only undecodable byt
     const readiness = new Readiness();
     const applied: ConsumedChange[] = [];
     const sink: ChangeSink = { apply: (changes) => Promise.resolve((applied.push(...changes), [])) };
-    const stops: (() => Promise<void>)[] = [];
-    const deadLetters = await openDeadLetterQueue(kafka, { prefix, stockSchema: 'inventory' }, sinkMetrics, {
-      onStop: (_name, stop) => void stops.push(async () => void (await stop())),
-    });
+    const { deadLetters, close: closeDeadLetters } = await openTestDeadLetters(prefix, sinkMetrics);
     const reader = new AvroCodec(createRegistryClient({ url: door.url, compatibility: 'BACKWARD' }));
     const abort = new AbortController();
     const stopped: Error[] = [];
@@ -203,7 +217,7 @@ describe('change consumer: a registry outage is waited out, only undecodable byt
       await producer.disconnect();
       await reader.close();
       await door.close();
-      for (const stop of stops) await stop();
+      await closeDeadLetters();
     }
   }, 180_000);
 
@@ -227,10 +241,7 @@ describe('change consumer: a registry outage is waited out, only undecodable byt
     const sink: ChangeSink = {
       apply: (changes) => Promise.resolve((applied.push(...changes.map((change) => change.envelope!.source.lsn)), [])),
     };
-    const stops: (() => Promise<void>)[] = [];
-    const deadLetters = await openDeadLetterQueue(kafka, { prefix, stockSchema: 'inventory' }, metrics, {
-      onStop: (_name, stop) => void stops.push(async () => void (await stop())),
-    });
+    const { deadLetters, close: closeDeadLetters } = await openTestDeadLetters(prefix, metrics);
     const abort = new AbortController();
     const stopped: Error[] = [];
     const consumer = await startChangeConsumer({
@@ -273,7 +284,7 @@ describe('change consumer: a registry outage is waited out, only undecodable byt
       abort.abort();
       await consumer.disconnect();
       await producer.disconnect();
-      for (const stop of stops) await stop();
+      await closeDeadLetters();
     }
   }, 120_000);
 
@@ -282,10 +293,7 @@ describe('change consumer: a registry outage is waited out, only undecodable byt
     const topic = `${prefix}.inventory.stock`;
     await ensureTopics(kafka, [{ topic, numPartitions: 1 }]);
     const metrics = new SinkMetrics(new FleetMetrics('crash-test'), 'test-sink');
-    const stops: (() => Promise<void>)[] = [];
-    const deadLetters = await openDeadLetterQueue(kafka, { prefix, stockSchema: 'inventory' }, metrics, {
-      onStop: (_name, stop) => void stops.push(async () => void (await stop())),
-    });
+    const { deadLetters, close: closeDeadLetters } = await openTestDeadLetters(prefix, metrics);
     const readiness = new Readiness();
     const abort = new AbortController();
     const stopped: Error[] = [];
@@ -315,7 +323,7 @@ describe('change consumer: a registry outage is waited out, only undecodable byt
     } finally {
       abort.abort();
       await consumer.disconnect();
-      for (const stop of stops) await stop();
+      await closeDeadLetters();
     }
   }, 120_000);
 });
