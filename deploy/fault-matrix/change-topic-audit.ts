@@ -1,4 +1,13 @@
-import { AvroCodec, asEnvelope, createKafka, createLogger, createRegistryClient, encodePosition, positionOf } from '@inventory-cdc/shared';
+import {
+  asEnvelope,
+  createChangeCodec,
+  createKafka,
+  createLogger,
+  encodePosition,
+  positionOf,
+  schemaFingerprintOf,
+  schemaHeaders,
+} from '@inventory-cdc/shared';
 import { uniqueName } from '@inventory-cdc/shared/testing';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -25,11 +34,12 @@ export interface OpenTransaction {
 export async function doubledChanges(
   brokers: string[],
   registryUrl: string,
+  prefix: string,
   topic: string,
 ): Promise<{ changes: number; doubled: DoubledChange[]; open: OpenTransaction[] }> {
   const logger = createLogger({ service: 'fault-matrix', level: 'warn' });
   const kafka = createKafka({ brokers, ssl: false, connectionTimeoutMs: 3_000, requestTimeoutMs: 30_000 }, 'fault-matrix-audit', logger);
-  const codec = new AvroCodec(createRegistryClient({ url: registryUrl, compatibility: 'BACKWARD' }));
+  const codec = createChangeCodec({ url: registryUrl, compatibility: 'BACKWARD' }, kafka, prefix, logger);
   const admin = kafka.admin();
   await admin.connect();
   const ends = new Map((await admin.fetchTopicOffsets(topic)).map(({ partition, high }) => [partition, Number(high)]));
@@ -46,7 +56,11 @@ export async function doubledChanges(
       eachBatch: async ({ batch }) => {
         for (const message of batch.messages) {
           if (!message.value) continue;
-          const position = encodePosition(positionOf(asEnvelope(await codec.deserialize(topic, 'value', message.value))));
+          const position = encodePosition(
+            positionOf(
+              asEnvelope(await codec.deserialize(topic, 'value', message.value, schemaFingerprintOf(message.headers, schemaHeaders.value))),
+            ),
+          );
           seen.set(position, [...(seen.get(position) ?? []), `${batch.partition}@${message.offset}`]);
         }
         highWatermarks.set(batch.partition, Math.max(highWatermarks.get(batch.partition) ?? 0, Number(batch.highWatermark)));

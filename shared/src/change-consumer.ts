@@ -161,6 +161,7 @@ export async function startChangeConsumer(options: ChangeConsumerOptions): Promi
             offset: message.offset,
             rawKey: message.key,
             rawValue: message.value,
+            headers: message.headers,
           };
           const outcome = await decoder.decode(record, signal);
           if (outcome.kind === 'change') changes.push(outcome.change);

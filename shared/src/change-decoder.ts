@@ -4,6 +4,7 @@ import { PoisonEventError, dispositionOf } from './errors';
 import type { Logger } from './logger';
 import type { Readiness } from './readiness';
 import { retry } from './retry';
+import { schemaFingerprintOf, schemaHeaders } from './schema-archive';
 import type { AvroCodec } from './schema-registry';
 import type { SinkMetrics } from './sink-metrics';
 import { encodePosition } from './source-position';
@@ -81,8 +82,15 @@ export class ChangeDecoder {
   /** One attempt; throws the codec's classified errors, and poison for a value that is not an envelope. */
   private async decodeOnce(record: RawRecord): Promise<ConsumedChange> {
     const { codec } = this.options;
-    const key = record.rawKey ? ((await codec.deserialize(record.topic, 'key', record.rawKey)) as Record<string, unknown>) : null;
-    const value = record.rawValue ? await codec.deserialize(record.topic, 'value', record.rawValue) : null;
+    const key = record.rawKey
+      ? ((await codec.deserialize(record.topic, 'key', record.rawKey, schemaFingerprintOf(record.headers, schemaHeaders.key))) as Record<
+          string,
+          unknown
+        >)
+      : null;
+    const value = record.rawValue
+      ? await codec.deserialize(record.topic, 'value', record.rawValue, schemaFingerprintOf(record.headers, schemaHeaders.value))
+      : null;
     let envelope = null;
     try {
       envelope = value === null ? null : asEnvelope(value);

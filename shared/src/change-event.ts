@@ -1,3 +1,4 @@
+import type { IHeaders } from 'kafkajs';
 import { encodePosition, type SourcePosition } from './source-position';
 
 /** A change event's value as the wal-reader writes it (see workers/wal-reader/README.md). */
@@ -33,6 +34,8 @@ export interface ConsumedChange {
   positionText: string | null;
   rawKey: Buffer | null;
   rawValue: Buffer | null;
+  /** The record's headers: the schema fingerprints (schema-archive.ts) travel here. */
+  headers?: IHeaders;
 }
 
 export function positionOf(envelope: ChangeEnvelope): SourcePosition {

@@ -1,12 +1,13 @@
 import { Partitioners, type Kafka, type Producer } from 'kafkajs';
 import type { ConsumedChange } from './change-event';
 import { ensureTopics } from './kafka-client';
+import { schemaHeadersOf } from './schema-archive';
 import type { Lifecycle } from './lifecycle';
 import { dlqTopicOf, type SinkTopicsConfig } from './sink-config';
 import type { SinkMetrics } from './sink-metrics';
 
 export interface DeadLetter {
-  record: Pick<ConsumedChange, 'topic' | 'partition' | 'offset' | 'rawKey' | 'rawValue'>;
+  record: Pick<ConsumedChange, 'topic' | 'partition' | 'offset' | 'rawKey' | 'rawValue' | 'headers'>;
   /** Bounded reason label, e.g. `undecodable`, `rejected`, `retries-exhausted`. */
   reason: string;
   /** Human-readable detail: the error message, the receiver's last answer. */
@@ -14,8 +15,8 @@ export interface DeadLetter {
 }
 
 /**
- * Writes undeliverable or undecodable events to `<prefix>.dlq.<worker>`: the original key and value bytes,
- * with the reason and origin in headers, so `fleet dlq replay` can send them back unchanged. The write is
+ * Writes undeliverable or undecodable events to `<prefix>.dlq.<worker>`: the original key and value bytes
+ * and schema headers, with the reason and origin in headers, so `fleet dlq replay` can send them back unchanged. The write is
  * awaited before the partition's offset moves past the event: nothing is skipped silently.
  */
 export class DeadLetterQueue {
@@ -33,6 +34,8 @@ export class DeadLetterQueue {
         key: record.rawKey,
         value: record.rawValue,
         headers: {
+          // A replayed letter must decode as the original did (see schema-archive.ts).
+          ...schemaHeadersOf(record.headers),
           'dlq.reason': reason,
           'dlq.detail': detail.slice(0, 4_000),
           'dlq.source.topic': record.topic,

@@ -11,6 +11,8 @@ export * from './metrics-registry';
 export * from './readiness';
 export * from './retry';
 export * from './schema-registry';
+export * from './schema-archive';
+export * from './committed-topic-reader';
 export * from './worker-runtime';
 export * from './source-position';
 export * from './postgres-connection';

@@ -4,6 +4,7 @@ import { SchemaRegistryClient, type Compatibility } from '@confluentinc/schemare
 import avro from 'avsc';
 import type { RegistryConfig } from './config-common';
 import { PoisonEventError, RetryableError } from './errors';
+import type { SchemaLookup } from './schema-archive';
 
 /**
  * Avro `long` as a JS bigint, exact over the whole 64-bit range (avsc's default is a lossy number).
@@ -60,6 +61,8 @@ const slabBytes = 256 * 1024;
  */
 export class AvroCodec {
   private readonly types = new Map<number, Promise<avro.Type>>();
+  /** Compiled types by schema fingerprint (hex): what a record with schema headers is decoded with. */
+  private readonly typesByFingerprint = new Map<string, Promise<avro.Type>>();
   /** Types of the schemas this codec registered itself: the writer's synchronous encoding path. */
   private readonly registered = new Map<number, avro.Type>();
   /** The schema text each of those ids was registered with. */
@@ -68,7 +71,11 @@ export class AvroCodec {
   private slab = Buffer.allocUnsafe(slabBytes);
   private slabUsed = 0;
 
-  constructor(readonly client: SchemaRegistryClient) {}
+  constructor(
+    readonly client: SchemaRegistryClient,
+    /** The fleet's schema archive (see schema-archive.ts), for records whose id the registry maps to another schema. */
+    private readonly archive?: SchemaLookup,
+  ) {}
 
   /** Sets the compatibility rule, for one subject or (without one) the registry's default. */
   async setCompatibility(level: RegistryConfig['compatibility'], subject?: string): Promise<void> {
@@ -86,6 +93,10 @@ export class AvroCodec {
   /** Registers `schema` under `subject` (idempotent for an identical schema); returns its id. */
   async register(subject: string, schema: object): Promise<number> {
     const text = JSON.stringify(schema);
+    // Past the client's caches: an id it cached for this schema may be older than a registry restarted empty,
+    // where that id now names another schema (the key's cached id handed out again to a new value schema).
+    // Registrations are rare (a table's first change in a session, a schema change), so asking costs nothing.
+    this.client.clearCaches();
     const id = await this.client.register(subject, { schemaType: 'AVRO', schema: text }, false);
     // A registry restarted empty hands its ids out again from 1, to whatever is registered first: an id this
     // codec knew may now stand for another schema, and encoding with the old one would write bytes the id
@@ -164,14 +175,17 @@ export class AvroCodec {
    * (kind `registry-unavailable`) when the schema cannot be had now: the registry refuses connections, times
    * out, answers 5xx, or does not know the id (yet) — an in-memory registry restarted empty knows no id
    * until the writers register again. Only the first kind may ever be dead-lettered.
+   *
+   * With `fingerprint` (the record's schema header) the record is decoded only with the schema of that
+   * fingerprint: the registry's for the id when it is that one, else the schema archive's.
    */
-  async deserialize(_topic: string, _part: 'key' | 'value', payload: Buffer): Promise<unknown> {
+  async deserialize(_topic: string, _part: 'key' | 'value', payload: Buffer, fingerprint?: Buffer): Promise<unknown> {
     if (payload.length < wireHeaderBytes || payload.readUInt8(0) !== 0)
       throw new PoisonEventError('undecodable', 'not in the Confluent wire format (magic byte 0 + schema id)');
     const schemaId = payload.readUInt32BE(1);
     let type: avro.Type;
     try {
-      type = await this.typeOf(schemaId);
+      type = await (fingerprint ? this.typeWithFingerprint(schemaId, fingerprint.toString('hex')) : this.typeOf(schemaId));
     } catch (error) {
       if (error instanceof PoisonEventError) throw error;
       throw new RetryableError('registry-unavailable', `schema ${schemaId} unavailable: ${(error as Error)?.message ?? String(error)}`, {
@@ -183,6 +197,51 @@ export class AvroCodec {
     } catch (error) {
       throw new PoisonEventError('undecodable', `schema ${schemaId}: ${(error as Error)?.message ?? String(error)}`, { cause: error });
     }
+  }
+
+  /** The compiled type of the schema with `fingerprint`, found once (see `findByFingerprint`). */
+  private typeWithFingerprint(schemaId: number, fingerprint: string): Promise<avro.Type> {
+    let type = this.typesByFingerprint.get(fingerprint);
+    if (!type) {
+      type = this.findByFingerprint(schemaId, fingerprint);
+      type.catch(() => this.typesByFingerprint.delete(fingerprint));
+      this.typesByFingerprint.set(fingerprint, type);
+    }
+    return type;
+  }
+
+  /**
+   * The registry's schema for the id when its fingerprint is the record's; asked again past the caches when
+   * it is not (the cached answer may be older than a registry restart); else the archive's. Neither holding
+   * it is an outage, retried by the caller: the registry may not have its schemas back yet, and the archive
+   * record of a transaction that just committed may still be on its way.
+   */
+  private async findByFingerprint(schemaId: number, fingerprint: string): Promise<avro.Type> {
+    let registryProblem: unknown;
+    for (const fresh of [false, true]) {
+      if (fresh) {
+        this.types.delete(schemaId);
+        this.client.clearCaches();
+      }
+      try {
+        const type = await this.typeOf(schemaId);
+        if (type.fingerprint().toString('hex') === fingerprint) return type;
+        registryProblem = new Error(`the registry's schema ${schemaId} is not the record's (fingerprint ${fingerprint})`);
+      } catch (error) {
+        registryProblem = error;
+        break;
+      }
+    }
+    const text = await this.archive?.find(fingerprint);
+    if (text !== undefined) {
+      const type = compile(JSON.parse(text) as object);
+      if (type.fingerprint().toString('hex') === fingerprint) return type;
+    }
+    throw new RetryableError(
+      'schema-unknown',
+      `neither the registry (${(registryProblem as Error)?.message ?? String(registryProblem)}) nor the schema archive holds the schema with fingerprint ${fingerprint}`,
+      { cause: registryProblem },
+    );
   }
 
   /** The compiled type of a schema id, fetched from the registry once. */
@@ -216,6 +275,11 @@ function compileFetched(schemaId: number, text: string): avro.Type {
   } catch (error) {
     throw new PoisonEventError('undecodable', `schema ${schemaId} is not valid Avro: ${(error as Error).message}`, { cause: error });
   }
+}
+
+/** The MD5 fingerprint of a schema's Parsing Canonical Form: what a record's schema header carries. */
+export function schemaFingerprint(schema: object): Buffer {
+  return compile(schema).fingerprint();
 }
 
 function compile(schema: object): avro.Type {

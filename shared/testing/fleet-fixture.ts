@@ -16,16 +16,19 @@ export class FleetFixture {
   readonly schema: string;
   readonly stack: LocalStackEndpoints;
   readonly clients: Client[];
+  /** The registry the fleet's workers use: the stack's, unless the test brings its own. */
+  readonly registryUrl: string;
   private readonly workers: WorkerProcess[] = [];
 
-  private constructor(name: string, shards: number) {
+  private constructor(name: string, shards: number, registryUrl: string | undefined) {
     this.stack = testStackEndpoints();
+    this.registryUrl = registryUrl ?? this.stack.registryUrl;
     this.schema = uniqueName(name);
     this.clients = this.stack.shards.slice(0, shards).map((shard) => new Client({ connectionString: shard.url }));
   }
 
-  static async create(name: string, shards = 2): Promise<FleetFixture> {
-    const fixture = new FleetFixture(name, shards);
+  static async create(name: string, shards = 2, options: { registryUrl?: string } = {}): Promise<FleetFixture> {
+    const fixture = new FleetFixture(name, shards, options.registryUrl);
     await Promise.all(
       fixture.clients.map(async (client) => {
         await client.connect();
@@ -49,7 +52,7 @@ export class FleetFixture {
       CDC__SERVICE_NAME: service,
       CDC__HTTP__PORT: String(port),
       CDC__KAFKA__BROKERS: this.stack.kafkaBrokers.join(','),
-      CDC__REGISTRY__URL: this.stack.registryUrl,
+      CDC__REGISTRY__URL: this.registryUrl,
       CDC__SHUTDOWN__GRACE_MS: '10000',
     };
   }

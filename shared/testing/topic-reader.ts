@@ -1,5 +1,5 @@
 import type { Kafka } from 'kafkajs';
-import type { AvroCodec } from '@inventory-cdc/shared';
+import { schemaFingerprintOf, schemaHeaders, type AvroCodec } from '@inventory-cdc/shared';
 import { uniqueName } from './unique-name';
 
 export interface ReadRecord {
@@ -37,8 +37,12 @@ export async function readTopics(
             topic: batch.topic,
             partition: batch.partition,
             offset: message.offset,
-            key: message.key ? await codec.deserialize(batch.topic, 'key', message.key) : null,
-            value: message.value ? await codec.deserialize(batch.topic, 'value', message.value) : null,
+            key: message.key
+              ? await codec.deserialize(batch.topic, 'key', message.key, schemaFingerprintOf(message.headers, schemaHeaders.key))
+              : null,
+            value: message.value
+              ? await codec.deserialize(batch.topic, 'value', message.value, schemaFingerprintOf(message.headers, schemaHeaders.value))
+              : null,
           });
         }
         if (until(records)) done();

@@ -1,4 +1,4 @@
-import type { AvroCodec } from '@inventory-cdc/shared';
+import { schemaFingerprintOf, schemaHeaders, type AvroCodec } from '@inventory-cdc/shared';
 import type { Admin, Kafka } from 'kafkajs';
 import { entryOf, headerText, replayMessageOf, type DeadLetterEntry, type RawRecord } from './dead-letter-entry';
 import type { FleetSink } from './fleet-config';
@@ -31,7 +31,14 @@ export async function listDeadLetters(kafka: Kafka, sink: FleetSink, limit: numb
   const ledgers = new Map(partitions.map((state) => [state.partition, state.ledger]));
   return Promise.all(
     records.map(async (record) => {
-      const key = record.key ? await keyOf(record.key, record.headers['dlq.source.topic']?.toString(), codec) : null;
+      const key = record.key
+        ? await keyOf(
+            record.key,
+            record.headers['dlq.source.topic']?.toString(),
+            schemaFingerprintOf(record.headers, schemaHeaders.key),
+            codec,
+          )
+        : null;
       return entryOf(record, key, isReplayed(ledgers.get(record.partition)!, BigInt(record.offset)));
     }),
   );
@@ -184,9 +191,14 @@ function rangeOf(from: bigint, to: bigint): bigint[] {
   return offsets;
 }
 
-async function keyOf(key: Buffer, topic: string | undefined, codec: AvroCodec | undefined): Promise<unknown> {
+async function keyOf(
+  key: Buffer,
+  topic: string | undefined,
+  fingerprint: Buffer | undefined,
+  codec: AvroCodec | undefined,
+): Promise<unknown> {
   if (codec && topic) {
-    const decoded = await codec.deserialize(topic, 'key', key).catch(() => undefined);
+    const decoded = await codec.deserialize(topic, 'key', key, fingerprint).catch(() => undefined);
     if (decoded !== undefined) return decoded;
   }
   return key.toString('hex');

@@ -1,12 +1,12 @@
 #!/usr/bin/env node
 import {
-  AvroCodec,
   ConfigError,
   createKafka,
   createLogger,
-  createRegistryClient,
+  createChangeCodec,
   formatReconciliation,
   HaltError,
+  type Logger,
 } from '@inventory-cdc/shared';
 import type { Kafka } from 'kafkajs';
 import { parseFleetArgs, usage, UsageError, type FleetCommand, type GlobalOptions } from './cli-args';
@@ -31,6 +31,7 @@ interface Context {
   config: FleetConfig;
   options: GlobalOptions;
   kafka: Kafka;
+  logger: Logger;
   env: NodeJS.ProcessEnv;
 }
 
@@ -45,7 +46,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
     if (options.workers) config.workers = options.workers;
     const logger = createLogger({ service: 'fleet', level: options.verbose ? 'info' : 'silent', destination: process.stderr });
     const kafka = createKafka(config.kafka, 'fleet-cli', logger);
-    const outcome = await run(command, { config, options, kafka, env });
+    const outcome = await run(command, { config, options, kafka, logger, env });
     return emit(json, outcome.data, outcome.text, outcome.exitCode);
   } catch (error) {
     return fail(json, error);
@@ -95,7 +96,7 @@ async function run(command: Exclude<FleetCommand, { kind: 'help' }>, context: Co
 
 async function listCommand(context: Context, sinks: FleetSink[], limit: number): Promise<Outcome> {
   const registry = context.config.registry;
-  const codec = registry ? new AvroCodec(createRegistryClient(registry)) : undefined;
+  const codec = registry ? createChangeCodec(registry, context.kafka, context.config.topics.prefix, context.logger) : undefined;
   try {
     const lists = [];
     for (const sink of sinks)

@@ -1,9 +1,8 @@
 import {
-  AvroCodec,
   HaltError,
   SinkMetrics,
   createKafka,
-  createRegistryClient,
+  createChangeCodec,
   exitAfterStop,
   runWorker,
   CircuitBreaker,
@@ -30,7 +29,7 @@ void runWorker({
     };
 
     const kafka = createKafka(config.kafka, config.serviceName, logger);
-    const codec = new AvroCodec(createRegistryClient(config.registry));
+    const codec = createChangeCodec(config.registry, kafka, config.topics.prefix, logger);
     lifecycle.onStop('schema registry client', () => codec.close());
     const deadLetters = await openDeadLetterQueue(kafka, config.topics, sinkMetrics, lifecycle);
 

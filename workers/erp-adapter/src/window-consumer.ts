@@ -300,7 +300,7 @@ export class WindowConsumer {
 
   /** A registry outage waits inside `decode` (never a dead letter); only a record that can never decode is poison. */
   private async entryOf(topic: string, partition: number, message: KafkaMessage, signal: AbortSignal): Promise<WindowEntry> {
-    const record = { topic, partition, offset: message.offset, rawKey: null, rawValue: message.value };
+    const record = { topic, partition, offset: message.offset, rawKey: null, rawValue: message.value, headers: message.headers };
     const where = `${topic}:${partition}@${message.offset}`;
     if (!message.value) return { record: { ...record, rawKey: message.key }, outcome: { kind: 'none' }, commitTsMicros: null };
     const decoded = await this.decoder.decode(record, signal);

@@ -1,9 +1,8 @@
 import {
-  AvroCodec,
   SinkMetrics,
   createKafka,
   createRedis,
-  createRegistryClient,
+  createChangeCodec,
   evictionRisk,
   exitAfterStop,
   runWorker,
@@ -48,7 +47,7 @@ void runWorker({
     await guard.start();
 
     const kafka = createKafka(config.kafka, config.serviceName, logger);
-    const codec = new AvroCodec(createRegistryClient(config.registry));
+    const codec = createChangeCodec(config.registry, kafka, config.topics.prefix, logger);
     const sinkMetrics = new SinkMetrics(metrics, 'redis-cache');
     const deadLetters = await openDeadLetterQueue(kafka, config.topics, sinkMetrics, lifecycle);
     const groupId = sinkGroupIdOf(config, 'redis-cache');

@@ -49,6 +49,8 @@ const record = (value: string): OutgoingRecord => ({ topic: 't', message: { key:
 function setUp(options: Partial<{ durableLsn: bigint; maxTransactions: number; maxBytes: number; sendBytes: number }> = {}) {
   const producer = new FakeProducer();
   const acknowledged: bigint[] = [];
+  /** Schema archive records waiting for a commit, as the encoder keeps them. */
+  const unarchived = new Set<string>();
   const ports: CommitterPorts = {
     producer,
     progressRecord: (commitLsn) => record(`progress@${commitLsn.toString(16)}`),
@@ -64,6 +66,11 @@ function setUp(options: Partial<{ durableLsn: bigint; maxTransactions: number; m
       producer.log.push('confirm');
       return Promise.resolve();
     },
+    schemaArchiveRecords: () => [...unarchived].map(record),
+    schemasArchived: (records) => {
+      producer.log.push(`archived ${records.map((archived) => String(archived.message.value)).join(',')}`);
+      for (const archived of records) unarchived.delete(String(archived.message.value));
+    },
   };
   const committer = new ChangeCommitter(ports, {
     durableLsn: 0n,
@@ -72,7 +79,7 @@ function setUp(options: Partial<{ durableLsn: bigint; maxTransactions: number; m
     sendBytes: 1 << 20,
     ...options,
   });
-  return { producer, committer, acknowledged, ports };
+  return { producer, committer, acknowledged, ports, unarchived };
 }
 
 const flushMicrotasks = async (): Promise<void> => {
@@ -90,6 +97,45 @@ describe('ChangeCommitter', () => {
     await producer.completeCommit();
     expect(producer.log).toEqual(['confirm', 'send a,progress@100', 'commit', 'ack 100']);
     expect(committer.durableLsn).toBe(0x100n);
+  });
+
+  it('puts schema archive records into every Kafka transaction until one that carries them commits', async () => {
+    const { producer, committer, unarchived } = setUp();
+    unarchived.add('schema-1');
+    await committer.add(0x100n, 1n, [record('a')], true);
+    committer.commitIfDue();
+    await flushMicrotasks();
+    expect(producer.log).toEqual(['confirm', 'send a,schema-1,progress@100']);
+    // Registered while the first commit is in flight: the next transaction carries it, and not schema-1 again.
+    unarchived.add('schema-2');
+    await producer.completeCommit();
+    await committer.add(0x200n, 1n, [record('b')], true);
+    committer.commitIfDue();
+    await flushMicrotasks();
+    await producer.completeCommit();
+    expect(producer.log).toEqual([
+      'confirm',
+      'send a,schema-1,progress@100',
+      'commit',
+      'archived schema-1',
+      'ack 100',
+      'confirm',
+      'send b,schema-2,progress@200',
+      'commit',
+      'archived schema-2',
+      'ack 200',
+    ]);
+  });
+
+  it('keeps schema archive records for the next transaction when the commit carrying them fails', async () => {
+    const { producer, committer, ports, unarchived } = setUp();
+    unarchived.add('schema-1');
+    ports.confirmSchemas = () => Promise.reject(new Error('registry forgot'));
+    await committer.add(0x100n, 1n, [record('a')], true);
+    committer.commitIfDue();
+    await flushMicrotasks();
+    expect(producer.log).toEqual(['send a,schema-1,progress@100']);
+    expect([...unarchived]).toEqual(['schema-1']);
   });
 
   it('gathers the transactions that arrive while a commit is in flight into the next Kafka transaction', async () => {

@@ -29,6 +29,10 @@ export interface CommitterPorts {
   settled(error?: unknown): void;
   /** Checks, just before each Kafka commit, that the schema ids in the transaction are still the registry's. */
   confirmSchemas(): Promise<void>;
+  /** Schema archive records not yet committed: each Kafka transaction carries them until one commits. */
+  schemaArchiveRecords(): OutgoingRecord[];
+  /** A Kafka transaction carrying these schema archive records committed. */
+  schemasArchived(records: OutgoingRecord[]): void;
   /** The partition a record goes to (Kafka's default partitioner: murmur2 of the key). */
   partitionOf(record: OutgoingRecord): number;
 }
@@ -270,11 +274,15 @@ export class ChangeCommitter {
   }
 
   private async commit(batch: Batch): Promise<void> {
-    batch.unsent.push(this.ports.progressRecord(batch.commitLsn));
+    // The archive records ride in the same transaction as the first records that use their schemas, so a
+    // read_committed consumer never sees a record whose schema the archive cannot give it.
+    const archive = this.ports.schemaArchiveRecords();
+    batch.unsent.push(...archive, this.ports.progressRecord(batch.commitLsn));
     // The registry check runs beside the produce requests: both must succeed before the commit, and the
     // records were encoded before either began.
     await Promise.all([this.send(batch), this.ports.confirmSchemas()]);
     await batch.transaction!.commit();
+    if (archive.length > 0) this.ports.schemasArchived(archive);
     this.durable = batch.commitLsn > this.durable ? batch.commitLsn : this.durable;
     this.ports.committed({ commitTimesMicros: batch.commitTimesMicros, bytes: batch.bytes, startedAtMs: batch.startedAtMs });
     crashPoint('after-kafka-commit');

@@ -1,4 +1,4 @@
-import { FleetMetrics, RetryableError, createLogger, type AvroCodec } from '@inventory-cdc/shared';
+import { FleetMetrics, RetryableError, createLogger, schemaFingerprint, schemaHeaders, type AvroCodec } from '@inventory-cdc/shared';
 import { ChangeEncoder } from './change-encoder';
 import { ReaderMetrics } from './reader-metrics';
 
@@ -27,6 +27,7 @@ async function encoderWith(registry: RegistryDouble, confirmWithinMs: number): P
     {},
     1_000_000,
     confirmWithinMs,
+    'fleet.internal.schemas',
   );
   await encoder.registerSubject('t-key', { type: 'string' });
   await encoder.registerSubject('t-value', { type: 'string' });
@@ -76,5 +77,33 @@ describe('ChangeEncoder.confirmWritten', () => {
     const failure = encoder.confirmWritten(Date.now() + 5_000);
     await expect(failure).rejects.toBeInstanceOf(RetryableError);
     await expect(failure).rejects.toThrow(/t-key, t-value/);
+  });
+});
+
+describe('ChangeEncoder schema archive', () => {
+  it('names each registered schema by fingerprint in an archive record and in the headers of its records', async () => {
+    const encoder = await encoderWith(new RegistryDouble(), 1_000);
+    const fingerprint = schemaFingerprint({ type: 'string' });
+    expect(encoder.headersOf('t')).toEqual({ [schemaHeaders.key]: fingerprint, [schemaHeaders.value]: fingerprint });
+    const records = encoder.archiveRecords();
+    // Key and value share one schema here: one archive record.
+    expect(records).toEqual([
+      {
+        topic: 'fleet.internal.schemas',
+        message: {
+          key: fingerprint.toString('hex'),
+          value: JSON.stringify({ subject: 't-key', schema: JSON.stringify({ type: 'string' }) }),
+        },
+      },
+    ]);
+  });
+
+  it('offers the archive records until a commit carrying them succeeds, then never again', async () => {
+    const encoder = await encoderWith(new RegistryDouble(), 1_000);
+    const first = encoder.archiveRecords();
+    expect(encoder.archiveRecords()).toEqual(first);
+    await encoder.registerSubject('u-value', { type: 'int' });
+    encoder.archived(first);
+    expect(encoder.archiveRecords().map((record) => record.message.key)).toEqual([schemaFingerprint({ type: 'int' }).toString('hex')]);
   });
 });

@@ -1,4 +1,15 @@
-import { HaltError, RetryableError, formatLsn, type AvroCodec, type Logger, type RegistryConfig } from '@inventory-cdc/shared';
+import {
+  HaltError,
+  RetryableError,
+  formatLsn,
+  schemaArchiveMessage,
+  schemaFingerprint,
+  schemaHeaders,
+  type AvroCodec,
+  type Logger,
+  type RegistryConfig,
+} from '@inventory-cdc/shared';
+import type { IHeaders } from 'kafkajs';
 import type { ChangeRecord } from './change-builder';
 import type { OutgoingRecord } from './change-committer';
 import type { ReaderMetrics } from './reader-metrics';
@@ -7,6 +18,15 @@ import type { CompiledTable } from './table-schema';
 interface SchemaIds {
   key: number;
   value: number;
+  /** The schema headers of the table's records (one object shared by all of them). */
+  headers: IHeaders;
+}
+
+interface RegisteredSubject {
+  subject: string;
+  schema: object;
+  id: number;
+  fingerprint: Buffer;
 }
 
 /**
@@ -17,7 +37,12 @@ interface SchemaIds {
 export class ChangeEncoder {
   private readonly ids = new Map<string, SchemaIds>();
   /** Every subject this session registered, with the schema and the id the registry gave for it. */
-  private readonly registered = new Map<string, { subject: string; schema: object; id: number }>();
+  private readonly registered = new Map<string, RegisteredSubject>();
+  /**
+   * Schema archive records this session has not yet seen committed, by fingerprint: each goes into every
+   * Kafka transaction until one commits, so no committed record uses a schema the archive lacks.
+   */
+  private readonly unarchived = new Map<string, OutgoingRecord>();
   /** When the registry last gave or confirmed each subject's id (the request's start, ms since the epoch). */
   private readonly confirmedAtMs = new Map<string, number>();
   /** Topics whose key and value ids were written since the last `confirmWritten`. */
@@ -36,6 +61,8 @@ export class ChangeEncoder {
     private readonly maxRecordBytes: number,
     /** How old a subject's last confirmation may be at a Kafka commit (see `confirmWritten`). */
     private readonly confirmWithinMs: number,
+    /** The fleet's schema archive topic (see schema-archive.ts in shared). */
+    private readonly archiveTopic: string,
   ) {}
 
   /**
@@ -50,7 +77,7 @@ export class ChangeEncoder {
         this.registerSubject(`${table.topic}-value`, table.valueSchema),
       ]);
       this.logger.info({ topic: table.topic, keySchemaId: key, valueSchemaId: value }, 'schema registered');
-      this.ids.set(table.fingerprint, { key, value });
+      this.ids.set(table.fingerprint, { key, value, headers: this.headersOf(table.topic) });
     } catch (error) {
       const message = String((error as Error).message ?? error);
       if (!/409|incompatible/i.test(message)) throw error;
@@ -76,9 +103,35 @@ export class ChangeEncoder {
     await this.codec.setCompatibility(this.subjectCompatibility[subject] ?? this.compatibility, subject);
     const askedAtMs = Date.now();
     const id = await this.codec.register(subject, schema);
-    this.registered.set(subject, { subject, schema, id });
+    const fingerprint = schemaFingerprint(schema);
+    this.registered.set(subject, { subject, schema, id, fingerprint });
     this.confirmedAtMs.set(subject, askedAtMs);
+    const name = fingerprint.toString('hex');
+    if (!this.unarchived.has(name))
+      this.unarchived.set(name, { topic: this.archiveTopic, message: schemaArchiveMessage(fingerprint, subject, JSON.stringify(schema)) });
     return id;
+  }
+
+  /** The schema headers for records of `topic`, whose key and value subjects this session registered. */
+  headersOf(topic: string): IHeaders {
+    const key = this.registered.get(`${topic}-key`);
+    const value = this.registered.get(`${topic}-value`);
+    if (!key || !value) throw new Error(`no schemas registered for ${topic}`);
+    return { [schemaHeaders.key]: key.fingerprint, [schemaHeaders.value]: value.fingerprint };
+  }
+
+  /**
+   * The archive records of the schemas registered this session, until a commit that carried them succeeds
+   * (`archived`). Every session archives its schemas again: the topic is compacted by fingerprint, and an
+   * archive that was lost or never written (a fleet older than the archive) is filled in.
+   */
+  archiveRecords(): OutgoingRecord[] {
+    return [...this.unarchived.values()].map((record) => ({ topic: record.topic, message: { ...record.message } }));
+  }
+
+  /** A Kafka transaction carrying these archive records committed. */
+  archived(records: OutgoingRecord[]): void {
+    for (const record of records) this.unarchived.delete(String(record.message.key));
   }
 
   /** Notes that records carrying the ids of `topic`'s subjects were written (records encoded elsewhere: boundaries). */
@@ -126,7 +179,7 @@ export class ChangeEncoder {
       const value = record.value ? this.codec.encode(ids.value, record.value) : null;
       const bytes = (key?.length ?? 0) + (value?.length ?? 0);
       if (bytes > this.maxRecordBytes) throw tooLarge(record, bytes, this.maxRecordBytes);
-      out[index] = { topic: record.table.topic, message: { key, value } };
+      out[index] = { topic: record.table.topic, message: { key, value, headers: ids.headers } };
       this.written.add(record.table.topic);
       if (record.value) {
         const name = `${record.table.shape.schema}.${record.table.shape.table}|${record.value.op}`;

@@ -9,6 +9,7 @@ import {
   readProgress,
   readSlot,
   readerTopicsOf,
+  schemaArchiveTopicOf,
   slotIdentityProblem,
   slotProblem,
   snapshotRequestTable,
@@ -105,6 +106,7 @@ export class ReaderSession {
         config.registry.subjectCompatibility,
         config.batch.maxRecordBytes,
         config.registry.confirmWithinMs,
+        schemaArchiveTopicOf(config.topics.prefix),
       );
       const catalog = this.catalog(tables, encoder);
       const committer = this.committer(this.progress.commitLsn, encoder);
@@ -225,10 +227,8 @@ export class ReaderSession {
     runner: SnapshotRunnerPorts,
   ): Promise<void> {
     const { config, readiness, logger } = this.deps;
-    const boundaries = new TransactionBoundaries(config.topics.transactionBoundaries, this.topics.transactions, this.deps.codec, (topic) =>
-      encoder.markWritten(topic),
-    );
-    await boundaries.prepare((subject, schema) => encoder.registerSubject(subject, schema));
+    const boundaries = new TransactionBoundaries(config.topics.transactionBoundaries, this.topics.transactions, this.deps.codec, encoder);
+    await boundaries.prepare();
     const signals = new SnapshotSignals({
       runner,
       committer,
@@ -313,6 +313,8 @@ export class ReaderSession {
         },
         settled: (error) => this.mailbox.post({ kind: 'commit-settled', ...(error === undefined ? {} : { error }) }),
         confirmSchemas: () => encoder.confirmWritten(),
+        schemaArchiveRecords: () => encoder.archiveRecords(),
+        schemasArchived: (records) => encoder.archived(records),
         partitionOf: (record) => this.partitionOf(record),
       },
       {

@@ -1,4 +1,4 @@
-import { changeTopicOf, ensureTopics, readerTopicsOf } from '@inventory-cdc/shared';
+import { changeTopicOf, ensureTopics, readerTopicsOf, schemaArchiveTopicConfig } from '@inventory-cdc/shared';
 import type { Kafka } from 'kafkajs';
 import type { ReaderConfig } from './reader-config';
 import type { TableShape } from './table-schema';
@@ -6,7 +6,7 @@ import type { TableShape } from './table-schema';
 /**
  * The reader's topics: one per captured table (all shards share it; keyed by primary key, compacted with
  * deletes so the latest row survives), the transaction boundaries, and the shard's own compacted progress topic
- * (one partition: the shard's records in one ordered log).
+ * (one partition: the shard's records in one ordered log), and the fleet's schema archive (schema-archive.ts).
  */
 export async function ensureReaderTopics(kafka: Kafka, config: ReaderConfig, tables: TableShape[]): Promise<Map<string, number>> {
   const { prefix, partitions, replicationFactor } = config.topics;
@@ -32,6 +32,7 @@ export async function ensureReaderTopics(kafka: Kafka, config: ReaderConfig, tab
         { name: 'min.cleanable.dirty.ratio', value: '0.1' },
       ],
     },
+    schemaArchiveTopicConfig(prefix, replicationFactor),
   ];
   await ensureTopics(kafka, topics);
   return partitionCounts(

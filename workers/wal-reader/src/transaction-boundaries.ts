@@ -1,4 +1,5 @@
 import type { AvroCodec } from '@inventory-cdc/shared';
+import type { IHeaders } from 'kafkajs';
 import type { OutgoingRecord } from './change-committer';
 import type { AssembledTransaction } from './transaction-assembler';
 import { transactionKeySchema, transactionValueSchema } from './table-schema';
@@ -11,23 +12,26 @@ export type BoundaryMode = 'begin-end' | 'end' | 'none';
  * default: no consumer of this fleet reads them, and for one-row transactions they double the records.
  */
 export class TransactionBoundaries {
-  private ids: { key: number; value: number } | undefined;
+  private ids: { key: number; value: number; headers: IHeaders } | undefined;
 
   constructor(
     readonly mode: BoundaryMode,
     private readonly topic: string,
     private readonly codec: AvroCodec,
-    /** Notes that records with this topic's schema ids were written (confirmed with the registry before commit). */
-    private readonly written: (topic: string) => void,
+    /** Registers the schemas, and notes records written with them (confirmed with the registry before commit). */
+    private readonly schemas: {
+      registerSubject(subject: string, schema: object): Promise<number>;
+      headersOf(topic: string): IHeaders;
+      markWritten(topic: string): void;
+    },
   ) {}
 
   /** Registers the boundary schemas (only when boundaries are written). */
-  async prepare(register: (subject: string, schema: object) => Promise<number>): Promise<void> {
+  async prepare(): Promise<void> {
     if (this.mode === 'none') return;
-    this.ids = {
-      key: await register(`${this.topic}-key`, transactionKeySchema),
-      value: await register(`${this.topic}-value`, transactionValueSchema),
-    };
+    const key = await this.schemas.registerSubject(`${this.topic}-key`, transactionKeySchema);
+    const value = await this.schemas.registerSubject(`${this.topic}-value`, transactionValueSchema);
+    this.ids = { key, value, headers: this.schemas.headersOf(this.topic) };
   }
 
   /** The BEGIN record, when the mode writes one (before the transaction's first records). */
@@ -44,12 +48,13 @@ export class TransactionBoundaries {
     const ids = this.ids;
     if (!ids) throw new Error('transaction boundary schemas are not registered');
     const { context } = transaction;
-    this.written(this.topic);
+    this.schemas.markWritten(this.topic);
     const dataCollections =
       status === 'END' ? [...transaction.eventsByTopic].map(([topic, count]) => ({ topic, eventCount: BigInt(count) })) : [];
     return {
       topic: this.topic,
       message: {
+        headers: ids.headers,
         key: this.codec.encode(ids.key, { shard: context.shard, txId: context.txId }),
         value: this.codec.encode(ids.value, {
           status,

@@ -1,9 +1,8 @@
 import { setMaxListeners } from 'node:events';
 import {
-  AvroCodec,
   SinkMetrics,
   createKafka,
-  createRegistryClient,
+  createChangeCodec,
   exitAfterStop,
   runWorker,
   startChangeConsumer,
@@ -32,7 +31,7 @@ void runWorker({
   env: process.env,
   start: async ({ config, logger, metrics, readiness, lifecycle }) => {
     const kafka = createKafka(config.kafka, config.serviceName, logger);
-    const codec = new AvroCodec(createRegistryClient(config.registry));
+    const codec = createChangeCodec(config.registry, kafka, config.topics.prefix, logger);
     const sinkMetrics = new SinkMetrics(metrics, 'wms-adapter');
     const deadLetters = await openDeadLetterQueue(kafka, config.topics, sinkMetrics, lifecycle);
 
