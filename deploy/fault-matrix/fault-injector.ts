@@ -37,11 +37,27 @@ export interface HaltHandled {
   exitCodes: (number | null)[];
 }
 
+/** What the registry held of the side table's subject when it took the changed schema without a halt. */
+export interface AcceptedAsFirstVersion {
+  shard: number;
+  subject: string;
+  /** The type of `qty` in each version the registry holds of the subject, oldest first. */
+  qtyTypes: string[];
+}
+
 /** Carries out the plan's faults against the matrix's own stack and fleet, as the outside world would. */
 export class FaultInjector {
   /** `sku|warehouse` of every poison row written. */
   readonly poisonKeys = new Set<string>();
   readonly halts: HaltHandled[] = [];
+  /**
+   * The incompatible change met a registry emptied between the side table's last registration and the
+   * change: with no earlier version to be compatible with, the registry took the new schema as the subject's
+   * first, and the reader rightly went on without a halt.
+   */
+  readonly acceptedAsFirstVersion: AcceptedAsFirstVersion[] = [];
+  /** How often the registry has been stopped to come back empty. */
+  private registryEmptyings = 0;
 
   constructor(private readonly world: MatrixWorld) {}
 
@@ -54,6 +70,7 @@ export class FaultInjector {
     const stackLog = (line: string): void => log(`  ${line}`);
     switch (fault.kind) {
       case 'registry-restart':
+        if (fault.empty) this.registryEmptyings++;
         await stopStackService('registry', { site, log: stackLog, wipeData: fault.empty });
         await sleep(fault.downMs);
         return startStackService('registry', { site, log: stackLog });
@@ -138,6 +155,19 @@ export class FaultInjector {
     const { fleet, pools, supervisor, log } = this.world;
     const reader = `wal-reader-${shard}`;
     const logFile = fleet.members.find((entry) => entry.member.name === reader)!.process.logFile;
+    const subject = `${fleet.prefix}.${fleet.schema}.${sideTable}-value`;
+    // A registry emptied since the side table's last change holds no version to refuse the change against:
+    // a change of the old shape first puts one there (unless the registry is emptied again in between).
+    await this.retried(`touch ${sideTable} on shard ${shard}`, () =>
+      pools[shard]!.query(`update ${this.schema}.${sideTable} set qty = qty where id = 1`),
+    );
+    await waitFor(
+      `${subject} to hold the side table's current schema`,
+      async () => (await this.qtyTypesOf(subject).catch((): string[] => [])).includes('int'),
+      120_000,
+      500,
+    );
+    const emptiedBefore = this.registryEmptyings;
     const logFrom = statSync(logFile).size;
     const exitsBefore = supervisor.exits.length;
     await this.retried(`change ${sideTable}.qty's type on shard ${shard}`, () =>
@@ -147,24 +177,51 @@ export class FaultInjector {
       ),
     );
     const pattern = new RegExp(`refused the new schema of [a-z0-9_]+\\.${sideTable}: column qty changed type[^"]*`);
-    const message = await waitFor(
+    const outcome = await waitFor(
       `${reader} to halt on the refused schema change`,
-      () => {
+      async (): Promise<{ message: string } | { qtyTypes: string[] } | undefined> => {
         const halted = supervisor.exits.slice(exitsBefore).some((exit) => exit.name === reader);
         const line = pattern.exec(readFileSync(logFile, 'utf8').slice(logFrom))?.[0];
-        return halted && line;
+        if (halted && line) return { message: line };
+        if (this.registryEmptyings === emptiedBefore) return undefined;
+        const qtyTypes = await this.qtyTypesOf(subject).catch(() => undefined);
+        return qtyTypes?.length && qtyTypes.every((type) => type === 'string') ? { qtyTypes } : undefined;
       },
       120_000,
       500,
     );
+    if ('qtyTypes' in outcome) {
+      log(`  ${reader} did not halt: the registry, emptied since, took the changed schema as ${subject}'s first version`);
+      this.acceptedAsFirstVersion.push({ shard, subject, qtyTypes: outcome.qtyTypes });
+      return;
+    }
+    const { message } = outcome;
     const exitCodes = supervisor.exits
       .slice(exitsBefore)
       .filter((exit) => exit.name === reader)
       .map((exit) => exit.code);
     log(`  ${reader} halted (exit ${exitCodes.join(', ')}): ${message}; the operator accepts the change for the subject and restarts it`);
-    const subject = `${fleet.prefix}.${fleet.schema}.${sideTable}-value`;
     await fleet.replaceReader(shard, { CDC__REGISTRY__SUBJECT_COMPATIBILITY: `{"${subject}": NONE}` });
     this.halts.push({ shard, message, exitCodes });
+  }
+
+  /** The non-null type of the row's `qty` in each version the registry holds of the side table's value subject. */
+  private async qtyTypesOf(subject: string): Promise<string[]> {
+    const base = `${this.world.registryUrl}/subjects/${encodeURIComponent(subject)}/versions`;
+    const versions: unknown = await (await fetch(base)).json();
+    if (!Array.isArray(versions)) return [];
+    const types: string[] = [];
+    for (const version of versions as number[]) {
+      const { schema } = (await (await fetch(`${base}/${version}`)).json()) as { schema: string };
+      // The envelope's `before` is ["null", row record]; each row field is ["null", its type].
+      type Fields = { fields?: Array<{ name: string; type: unknown }> };
+      const before = (JSON.parse(schema) as Fields).fields?.find((field) => field.name === 'before')?.type;
+      const row = Array.isArray(before) ? (before[1] as Fields) : undefined;
+      const qty = row?.fields?.find((field) => field.name === 'qty')?.type;
+      const type: unknown = Array.isArray(qty) ? qty[1] : qty;
+      types.push(typeof type === 'string' ? type : JSON.stringify(type));
+    }
+    return types;
   }
 
   /** Client-side retries of one statement while a fault of the other lane has its server down. */

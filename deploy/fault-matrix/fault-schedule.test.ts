@@ -11,6 +11,8 @@ describe('fault schedule', () => {
     for (const seed of [0, 1, 42, 2 ** 31]) {
       const plan = planFaults(seed, 2);
       expect(new Set(plan.messaging.map((step) => step.fault.kind))).toEqual(new Set(['registry-restart', 'kafka-term', 'kafka-kill']));
+      const registryRestarts = plan.messaging.flatMap((step) => (step.fault.kind === 'registry-restart' ? [step.fault.empty] : []));
+      expect(registryRestarts.sort()).toEqual([false, true]);
       expect(new Set(plan.stores.map((step) => step.fault.kind))).toEqual(new Set(['redis-restart', 'redis-flushdb', 'postgres-restart']));
       expect(new Set(plan.edge.map((step) => step.fault.kind))).toEqual(
         new Set(['receiver-stall', 'receiver-errors', 'poison-row', 'compatible-ddl', 'incompatible-ddl']),

@@ -3,7 +3,7 @@
  * failed run can be replayed exactly (`CDC_FAULT_MATRIX_SEED=<seed>`). Pure: the suite executes the plan.
  *
  * Three lanes run side by side, each fault after a random pause following the previous one of its lane:
- * the messaging servers (registry, Kafka: each outage ends with a restart before the next begins), the
+ * the messaging servers (registry, kept and emptied; Kafka: each outage ends with a restart before the next begins), the
  * stores (Redis, a Postgres shard) and the edge (receiver faults, poison rows, DDL). Faults of different
  * lanes overlap at random points.
  */
@@ -76,20 +76,14 @@ function shuffled<T>(random: () => number, items: T[]): T[] {
  */
 export const poisonSkus = ['POISON{1}', ' POISON-2', 'POISON-3\t'] as const;
 
-export interface PlanOptions {
-  /**
-   * Restart the registry without its stored schemas, as an in-memory registry would. Off by default: a
-   * registry that comes back empty reissues ids that records in Kafka already carry, which no consumer can
-   * tell apart (see deploy/fault-matrix/README.md); on, the run shows what that does.
-   */
-  emptyRegistry?: boolean;
-}
-
-export function planFaults(seed: number, shards: number, options: PlanOptions = {}): FaultSchedule {
+export function planFaults(seed: number, shards: number): FaultSchedule {
   const random = seededRandom(seed);
   const shard = (): number => Math.floor(random() * shards);
+  // The registry comes back once with its stored schemas (as Confluent's does from its `_schemas` topic) and
+  // once empty (an in-memory registry, or one whose storage was lost): ids are then handed out again from 1.
   const messaging = shuffled<ServerFault>(random, [
-    { kind: 'registry-restart', empty: options.emptyRegistry ?? false, downMs: between(random, 2_000, 6_000) },
+    { kind: 'registry-restart', empty: false, downMs: between(random, 2_000, 6_000) },
+    { kind: 'registry-restart', empty: true, downMs: between(random, 2_000, 6_000) },
     { kind: 'kafka-term', downMs: between(random, 2_000, 8_000) },
     { kind: 'kafka-kill', downMs: between(random, 2_000, 8_000) },
   ]).map((fault) => ({ gapMs: between(random, 2_000, 7_000), fault }));
