@@ -4,7 +4,7 @@ import { AvroCodec, schemaFingerprint } from './schema-registry';
 
 /** A registry that answers every registration with the same id, as one restarted empty may. */
 function registryAnswering(id: number): SchemaRegistryClient {
-  return { register: () => Promise.resolve(id) } as unknown as SchemaRegistryClient;
+  return { register: () => Promise.resolve(id), clearCaches: () => undefined } as unknown as SchemaRegistryClient;
 }
 
 const itemV1 = { type: 'record', name: 'Item', fields: [{ name: 'qty', type: 'int' }] };
