@@ -176,12 +176,14 @@ export class FaultInjector {
         `alter table ${this.schema}.${sideTable} alter column qty type text using qty::text; insert into ${this.schema}.${sideTable} values (2, 'two') on conflict do nothing`,
       ),
     );
-    const pattern = new RegExp(`refused the new schema of [a-z0-9_]+\\.${sideTable}: column qty changed type[^"]*`);
+    // The reason inside its JSON log line, escapes and all (up to the string's closing quote), unescaped below.
+    const pattern = new RegExp(`refused the new schema of [a-z0-9_]+\\.${sideTable}: column qty changed type(?:[^"\\\\]|\\\\.)*`);
     const outcome = await waitFor(
       `${reader} to halt on the refused schema change`,
       async (): Promise<{ message: string } | { qtyTypes: string[] } | undefined> => {
         const halted = supervisor.exits.slice(exitsBefore).some((exit) => exit.name === reader);
-        const line = pattern.exec(readFileSync(logFile, 'utf8').slice(logFrom))?.[0];
+        const found = pattern.exec(readFileSync(logFile, 'utf8').slice(logFrom))?.[0];
+        const line = found === undefined ? undefined : (JSON.parse(`"${found}"`) as string);
         if (halted && line) return { message: line };
         if (this.registryEmptyings === emptiedBefore) return undefined;
         const qtyTypes = await this.qtyTypesOf(subject).catch(() => undefined);

@@ -153,7 +153,7 @@ describe('the fault matrix', () => {
     // last registration: then it has no earlier version to refuse the change against.
     expect(injector.halts.length + injector.acceptedAsFirstVersion.length).toBe(1);
     for (const halt of injector.halts) {
-      expect(halt.message).toContain(`${sideTable}: column qty changed type`);
+      expect(halt.message).toContain(`${sideTable}: column qty changed type (qty is now "string", was "int"`);
       expect(halt.exitCodes.every((code) => code === 1)).toBe(true);
     }
     for (const accepted of injector.acceptedAsFirstVersion) expect(accepted.qtyTypes.every((type) => type === 'string')).toBe(true);
