@@ -20,7 +20,7 @@ import { settleFleet } from './demo-reconcile';
 import { UsageError, demoUsage, parseDemoArgs, type DemoOptions } from './demo-options';
 import { FlashSale } from './flash-sale';
 import { LiveView, sinkTargets } from './live-view';
-import { renderSaleLatency } from './live-view-render';
+import { renderReaderLatency, renderSaleLatency } from './live-view-render';
 
 /**
  * `npm run demo`: the whole fleet on the local stack through a flash sale.
@@ -225,7 +225,8 @@ async function main(argv: string[]): Promise<number> {
       say(
         `host CPU during the sale: ${(saleCpu.busy * 100).toFixed(0)}% busy (${saleCpu.cores.toFixed(1)} of ${cpus().length} cores, the stack, the fleet and the buyers together)`,
       );
-    renderSaleLatency(latency).forEach(say);
+    renderSaleLatency(latency.sinks).forEach(say);
+    renderReaderLatency(latency.readers).forEach(say);
     formatReconciliation(result).forEach(say);
     const clean = result.differences.length === 0;
 

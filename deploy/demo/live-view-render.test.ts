@@ -3,6 +3,7 @@ import {
   formatSeconds,
   progressBar,
   renderLiveView,
+  renderReaderLatency,
   renderSaleLatency,
   renderSinkLine,
   targetVerdict,
@@ -51,6 +52,23 @@ describe('live view rendering', () => {
     expect(lines[1]).toMatch(/^\s+sink\s+events\s+p50\s+p99\s+target p99$/);
     expect(lines[2]).toMatch(/^\s+redis-cache\s+30,000\s+12 ms\s+45 ms\s+≤ 50 ms met$/);
     expect(lines[3]).toMatch(/^\s+wms-adapter\s+29,000\s+300 ms\s+1\.40 s\s+≤ 1\.00 s MISSED$/);
+  });
+
+  it('shows each reader’s share: commit → received → in Kafka', () => {
+    const lines = renderReaderLatency([
+      {
+        shard: 0,
+        transactions: 5_000,
+        receivedP50: 0.008,
+        receivedP99: 0.12,
+        kafkaP50: 0.06,
+        kafkaP99: 0.3,
+        kafkaTransactionP50: 0.02,
+        kafkaTransactionP99: 0.09,
+      },
+    ]);
+    expect(lines[1]).toMatch(/^\s+shard\s+transactions\s+received p50\s+p99\s+in Kafka p50\s+p99\s+Kafka txn p50\s+p99$/);
+    expect(lines[2]).toMatch(/^\s+0\s+5,000\s+8 ms\s+120 ms\s+60 ms\s+300 ms\s+20 ms\s+90 ms$/);
   });
 
   it('formats sizes, durations and the bar', () => {

@@ -142,6 +142,44 @@ export function renderSaleLatency(rows: SaleLatency[]): string[] {
   ];
 }
 
+/** One shard's reader over the whole sale and its drain: Postgres commit → taken by the reader → in Kafka. */
+export interface ReaderSaleLatency {
+  shard: number;
+  /** Transactions committed into Kafka (the source → Kafka histogram's count over the sale). */
+  transactions: number;
+  receivedP50: number | undefined;
+  receivedP99: number | undefined;
+  kafkaP50: number | undefined;
+  kafkaP99: number | undefined;
+  /** One Kafka transaction, begin → commit (several Postgres transactions each under load). */
+  kafkaTransactionP50: number | undefined;
+  kafkaTransactionP99: number | undefined;
+}
+
+/**
+ * The readers' share of the sinks' latency: how long after its Postgres commit a transaction reached the
+ * reader (walsender, network, the reader's backlog), how long until it was committed in Kafka, and how long
+ * one Kafka transaction takes (a transaction waits for the one in flight, then for its own).
+ */
+export function renderReaderLatency(rows: ReaderSaleLatency[]): string[] {
+  return [
+    'Postgres commit → reader → Kafka over the sale and its drain (the readers’ share of the above):',
+    ...table(
+      ['shard', 'transactions', 'received p50', 'p99', 'in Kafka p50', 'p99', 'Kafka txn p50', 'p99'],
+      rows.map((row) => [
+        String(row.shard),
+        integer(row.transactions),
+        formatSeconds(row.receivedP50),
+        formatSeconds(row.receivedP99),
+        formatSeconds(row.kafkaP50),
+        formatSeconds(row.kafkaP99),
+        formatSeconds(row.kafkaTransactionP50),
+        formatSeconds(row.kafkaTransactionP99),
+      ]),
+    ).map((line) => `  ${line}`),
+  ];
+}
+
 /** One line for logs that are not a terminal: each sink's p99 against its target. */
 export function renderSinkLine(model: LiveModel): string {
   return `  commit→applied p99: ${model.sinks.map((sink) => `${sink.name} ${formatSeconds(sink.p99)} (${targetVerdict(sink.p99, sink.targetP99)})`).join(', ')}`;

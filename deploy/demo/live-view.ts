@@ -1,10 +1,19 @@
 import { MetricNames, sqlIdentifier } from '@inventory-cdc/shared';
-import { bucketsOf, bucketsSince, histogramQuantile, maxOf, scrapeSamples, sumOf, type Sample } from '@inventory-cdc/shared/testing';
+import {
+  bucketsOf,
+  bucketsSince,
+  histogramQuantile,
+  maxOf,
+  scrapeSamples,
+  sumOf,
+  type Bucket,
+  type Sample,
+} from '@inventory-cdc/shared/testing';
 import type Redis from 'ioredis';
 import type { Pool } from 'pg';
 import { sinkNames, type DemoFleet } from './demo-fleet';
 import type { FlashSale } from './flash-sale';
-import { renderLiveView, renderSinkLine, type LiveModel, type SaleLatency } from './live-view-render';
+import { renderLiveView, renderSinkLine, type LiveModel, type ReaderSaleLatency, type SaleLatency } from './live-view-render';
 
 interface Observation {
   at: number;
@@ -61,25 +70,44 @@ export class LiveView {
     this.timer = setTimeout(tick, 0);
   }
 
-  /** Draws the last frame; answers each sink's commit → applied over the whole sale and its drain. */
-  async stop(): Promise<SaleLatency[]> {
+  /**
+   * Draws the last frame; answers each sink's commit → applied, and each reader's share of it, over the
+   * whole sale and its drain.
+   */
+  async stop(): Promise<{ sinks: SaleLatency[]; readers: ReaderSaleLatency[] }> {
     clearTimeout(this.timer);
     this.timer = undefined;
     this.phase = 'done';
     const last = await this.refresh(true);
-    return sinkNames.map((sink) => {
-      const since = bucketsSince(
-        bucketsOf(last.metrics.get(sink) ?? [], MetricNames.sinkCommitToApplied),
-        bucketsOf(this.first.get(sink) ?? [], MetricNames.sinkCommitToApplied),
-      );
+    const since = (worker: string, histogram: string): Bucket[] =>
+      bucketsSince(bucketsOf(last.metrics.get(worker) ?? [], histogram), bucketsOf(this.first.get(worker) ?? [], histogram));
+    const sinks = sinkNames.map((sink) => {
+      const applied = since(sink, MetricNames.sinkCommitToApplied);
       return {
         sink,
-        events: since.at(-1)?.count ?? 0,
-        p50: histogramQuantile(0.5, since),
-        p99: histogramQuantile(0.99, since),
+        events: applied.at(-1)?.count ?? 0,
+        p50: histogramQuantile(0.5, applied),
+        p99: histogramQuantile(0.99, applied),
         targetP99: this.targets[sink] ?? Infinity,
       };
     });
+    const readers = this.fleet.shards.map((shard) => {
+      const worker = `wal-reader-${shard.id}`;
+      const received = since(worker, MetricNames.readerSourceToReceived);
+      const inKafka = since(worker, MetricNames.readerCommitLag);
+      const kafkaTransaction = since(worker, MetricNames.readerKafkaTransactionDuration);
+      return {
+        shard: shard.id,
+        transactions: inKafka.at(-1)?.count ?? 0,
+        receivedP50: histogramQuantile(0.5, received),
+        receivedP99: histogramQuantile(0.99, received),
+        kafkaP50: histogramQuantile(0.5, inKafka),
+        kafkaP99: histogramQuantile(0.99, inKafka),
+        kafkaTransactionP50: histogramQuantile(0.5, kafkaTransaction),
+        kafkaTransactionP99: histogramQuantile(0.99, kafkaTransaction),
+      };
+    });
+    return { sinks, readers };
   }
 
   private async observe(): Promise<Observation> {

@@ -20,6 +20,11 @@ export const MetricNames = {
   readerBytes: 'cdc_reader_bytes_total',
   /** Histogram: Postgres commit → Kafka commit of the transaction, seconds. */
   readerCommitLag: 'cdc_reader_source_to_kafka_lag_seconds',
+  /**
+   * Histogram: Postgres commit → the reader's loop taking the transaction's COMMIT message, seconds: the part
+   * of the source → Kafka lag spent before the reader could act (walsender, network, the loop's own backlog).
+   */
+  readerSourceToReceived: 'cdc_reader_source_to_received_seconds',
   /** Histogram: duration of one Kafka transaction (begin → commit), seconds. */
   readerKafkaTransactionDuration: 'cdc_reader_kafka_transaction_duration_seconds',
   /** Gauge: WAL bytes the slot retains (current WAL LSN − restart_lsn). */

@@ -23,6 +23,8 @@ export interface ReaderLoopParts {
   logger: Logger;
   /** Told, after each batch of events, the bytes gathered and not yet committed to Kafka. */
   reportGathered: (bytes: number) => void;
+  /** Told when the loop takes a whole transaction: its Postgres commit time and the time it was taken. */
+  reportReceived: (commitTsMicros: bigint, nowMs: bigint) => void;
 }
 
 /**
@@ -86,6 +88,7 @@ export class ReaderLoop {
           if (complete) committer.passedIdle(commitLsn);
           return undefined;
         }
+        if (complete) this.parts.reportReceived(commitTsMicros, nowMs);
         let records = encoder.encode(transaction.records);
         if (!this.begun && boundaries.mode === 'begin-end') records = [...boundaries.begin(transaction), ...records];
         this.begun = !complete;

@@ -7,6 +7,7 @@ export class ReaderMetrics {
   readonly transactions: Counter<'shard'>;
   readonly bytes: Counter<'shard'>;
   readonly commitLag: Histogram<'shard'>;
+  readonly sourceToReceived: Histogram<'shard'>;
   readonly kafkaTransactionDuration: Histogram<'shard'>;
   readonly slotRetainedWal: Gauge<'shard'>;
   readonly slotConfirmedLag: Gauge<'shard'>;
@@ -43,6 +44,13 @@ export class ReaderMetrics {
     this.commitLag = new Histogram({
       name: MetricNames.readerCommitLag,
       help: 'Postgres commit to Kafka commit',
+      labelNames: shardLabel,
+      buckets: latencyBucketsSeconds,
+      registers,
+    });
+    this.sourceToReceived = new Histogram({
+      name: MetricNames.readerSourceToReceived,
+      help: 'Postgres commit to the reader taking the commit message',
       labelNames: shardLabel,
       buckets: latencyBucketsSeconds,
       registers,

@@ -283,6 +283,8 @@ export class ReaderSession {
         signals,
         logger,
         reportGathered: (bytes) => this.deps.metrics.bufferedBytes.set(shard, bytes),
+        reportReceived: (commitTsMicros, nowMs) =>
+          this.deps.metrics.sourceToReceived.observe(shard, Math.max(0, Number(nowMs * 1000n - commitTsMicros) / 1e6)),
       }).run();
     } finally {
       readiness.set('replication', false, 'not streaming');
