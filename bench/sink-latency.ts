@@ -56,11 +56,42 @@ export async function waitForSinks(
 }
 
 /**
- * The WMS seen from outside: for each committed value of the hot row (its on-hand only grows during a
- * level), the first time the reference WMS received a state at least that new (`received_at` of its
- * stored changes), minus the commit's time. Coalescing means most values are never sent on their own:
- * what counts is when the WMS held a state that includes them.
+ * For each committed value of a row that only grows during a level, the first time an outside observer saw
+ * a state at least that new, minus the commit's time, in seconds. Coalescing means most values are never
+ * sent on their own: what counts is when the sink held a state that includes them. This is what the sinks'
+ * own histograms count too (every change of an applied batch), so the two can be compared.
  */
+export function firstAtLeastLatencies(arrivals: { value: number; at: number }[], committedAt: Map<number, number>): number[] {
+  const earliest = [...arrivals].sort((a, b) => a.value - b.value);
+  // From the highest value down: the earliest arrival of any state at least as new.
+  for (let index = earliest.length - 2; index >= 0; index--)
+    earliest[index] = { value: earliest[index]!.value, at: Math.min(earliest[index]!.at, earliest[index + 1]!.at) };
+  const latencies: number[] = [];
+  let next = 0;
+  for (const [value, committed] of [...committedAt].sort((a, b) => a[0] - b[0])) {
+    while (next < earliest.length && earliest[next]!.value < value) next++;
+    const arrival = earliest[next];
+    if (arrival) latencies.push(Math.max(0, arrival.at - committed) / 1000);
+  }
+  return latencies;
+}
+
+/**
+ * Postgres's own commit times (epoch ms) of the given transaction ids, the instant the sinks' histograms
+ * start from (pgoutput's commit time); undefined when the server does not track them
+ * (`track_commit_timestamp`, on in the local stack since its last start).
+ */
+export async function commitTimestamps(pool: Pool, xids: string[]): Promise<Map<string, number> | undefined> {
+  const tracked = await pool.query<{ on: string }>(`select current_setting('track_commit_timestamp') as on`);
+  if (tracked.rows[0]?.on !== 'on') return undefined;
+  const { rows } = await pool.query<{ xid: string; at: string }>(
+    `select xid, (extract(epoch from pg_xact_commit_timestamp(xid::xid)) * 1000)::text as at from unnest($1::text[]) as xid`,
+    [xids],
+  );
+  return new Map(rows.map((row) => [row.xid, Number(row.at)]));
+}
+
+/** The WMS seen from outside: `firstAtLeastLatencies` of the hot row's on-hand over the reference WMS's arrivals. */
 export async function wmsObservedLatencies(
   receivers: Pool,
   sku: string,
@@ -70,19 +101,12 @@ export async function wmsObservedLatencies(
 ): Promise<{ p50: number | undefined; p99: number | undefined; matched: number }> {
   const { rows } = await receivers.query<{ onHand: string; at: number }>(
     `select on_hand::text as "onHand", extract(epoch from received_at) * 1000 as at
-       from wms.wms_changes where sku = $1 and warehouse = $2 and received_at >= to_timestamp($3 / 1000.0)
-      order by on_hand`,
+       from wms.wms_changes where sku = $1 and warehouse = $2 and received_at >= to_timestamp($3 / 1000.0)`,
     [sku, warehouse, sinceMs],
   );
-  // From the highest value down: the earliest arrival of any state at least as new.
-  const arrivals = rows.map((row) => ({ onHand: Number(row.onHand), at: Number(row.at) }));
-  for (let index = arrivals.length - 2; index >= 0; index--) arrivals[index]!.at = Math.min(arrivals[index]!.at, arrivals[index + 1]!.at);
-  const latencies: number[] = [];
-  let next = 0;
-  for (const [value, committed] of [...committedAt].sort((a, b) => a[0] - b[0])) {
-    while (next < arrivals.length && arrivals[next]!.onHand < value) next++;
-    const arrival = arrivals[next];
-    if (arrival) latencies.push(Math.max(0, arrival.at - committed) / 1000);
-  }
+  const latencies = firstAtLeastLatencies(
+    rows.map((row) => ({ value: Number(row.onHand), at: Number(row.at) })),
+    committedAt,
+  );
   return { p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99), matched: latencies.length };
 }

@@ -31,6 +31,8 @@ function stackConf(port: number, socketDir: string): string {
     // synchronous_commit stays on (as in production): with fsync off a commit's flush is only a write, and
     // the walsender decodes no further than the flushed WAL — off, it lags a commit by up to wal_writer_delay.
     'full_page_writes = off',
+    // Benchmarks time their outside observers from a transaction's own commit time, as the sinks do.
+    'track_commit_timestamp = on',
     "shared_buffers = '128MB'",
     'logging_collector = off',
     // TLS on offer (not required: pg_hba's host lines take both), with the stack's development CA.
