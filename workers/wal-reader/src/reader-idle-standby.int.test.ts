@@ -1,5 +1,6 @@
-import { parseLsn } from '@inventory-cdc/shared';
+import { heartbeatPrefix, parseLsn } from '@inventory-cdc/shared';
 import { scrapeMetric, waitFor } from '@inventory-cdc/shared/testing';
+import { Client } from 'pg';
 import { ReaderFixture, envelopes } from '../test/reader-test-fixture';
 
 describe('wal-reader heartbeats and standby', () => {
@@ -67,5 +68,43 @@ describe('wal-reader heartbeats and standby', () => {
     expect(ids).toHaveLength(2);
     expect(takeoverMs).toBeLessThan(15_000);
     expect(await standby.process.terminate()).toBe(0);
+  });
+
+  it('a transaction whose commit record starts right where a heartbeat ends is delivered, not taken for one already in Kafka', async () => {
+    // The reader's own heartbeats are off: the test writes the heartbeat, so that nothing else lands in the
+    // WAL between it and the commit record after it.
+    const reader = fixture.reader({ CDC__HEARTBEAT__INTERVAL_MS: '0' });
+    reader.process.start();
+    await reader.process.waitReady(reader.port);
+    const writer = new Client({ connectionString: fixture.shard.url });
+    await writer.connect();
+    const insertLsn = async (): Promise<bigint> =>
+      parseLsn((await fixture.db.query<{ lsn: string }>('select pg_current_wal_insert_lsn()::text as lsn')).rows[0]!.lsn);
+    let adjacent = false;
+    let id = 100;
+    // Another backend may write WAL in between (autovacuum, a running-transactions record): then try again.
+    for (let attempt = 0; attempt < 10 && !adjacent; attempt++) {
+      id++;
+      await writer.query(`begin; insert into ${fixture.schema}.stock values (${id}, 1)`);
+      const emitted = await fixture.db.query<{ lsn: string }>('select pg_logical_emit_message(false, $1, $2)::text as lsn', [
+        heartbeatPrefix,
+        'test',
+      ]);
+      const heartbeatEnd = parseLsn(emitted.rows[0]!.lsn);
+      // The reader has taken the heartbeat and recorded it in Kafka: the slot confirms up to its end.
+      await waitFor(
+        'the slot to confirm the heartbeat',
+        async () => parseLsn((await fixture.slotConfirmedFlush()) ?? '0/0') >= heartbeatEnd,
+      );
+      adjacent = (await insertLsn()) === heartbeatEnd;
+      // Committed now, the transaction's commit record starts exactly at the heartbeat's end when adjacent.
+      await writer.query('commit');
+    }
+    await writer.end();
+    expect(adjacent).toBe(true);
+
+    const records = await fixture.read(['stock'], (seen) => envelopes(seen).some((event) => event.after?.id === id), 20_000);
+    expect(envelopes(records).map((event) => event.after?.id)).toContain(id);
+    expect(await reader.process.terminate()).toBe(0);
   });
 });

@@ -98,7 +98,7 @@ describe('TransactionAssembler', () => {
     expect((out[2] as Extract<Assembled, { kind: 'transaction' }>).transaction.eventCount).toBe(4);
   });
 
-  it('passes relation messages on in place and reports heartbeats only between transactions', () => {
+  it('passes relation messages on in place and reports heartbeats only between transactions, just below their LSN', () => {
     const relation: PgoutputMessage = {
       tag: 'relation',
       relationOid: 11,
@@ -116,7 +116,8 @@ describe('TransactionAssembler', () => {
       commit(0x100n),
     ]);
     expect(summary(out)).toEqual([
-      ['heartbeat', '90', [], []],
+      // The heartbeat's LSN is its record's end, where a commit record may start: delivered is only below it.
+      ['heartbeat', '8f', [], []],
       ['relation', '', [], []],
       ['transaction', '100', [0], ['c']],
     ]);

@@ -31,7 +31,7 @@ export interface AssembledTransaction {
  * What one message amounts to. `relation`: the table's shape changed, and the changes after it use the new
  * one (the loop updates the catalog before it goes on); `part`: a large transaction's records so far;
  * `transaction`: the rest of a transaction, complete with its commit; `heartbeat`: a non-transactional
- * heartbeat at `lsn`, i.e. every transaction committed before `lsn` has been delivered.
+ * heartbeat: every transaction whose commit record starts at or before `lsn` has been delivered.
  */
 export type Assembled =
   | { kind: 'relation'; message: RelationMessage }
@@ -101,8 +101,11 @@ export class TransactionAssembler {
       }
       case 'message':
         if (message.transactional && message.prefix === this.options.signalPrefix) this.open?.signals.push(message.content);
+        // A message's LSN is the END of its WAL record (Postgres queues it at the record's end pointer), which
+        // is where the next record starts: a transaction whose commit record follows the heartbeat directly
+        // has that very LSN as its commit LSN and has not been delivered yet. Only commits below it have.
         if (!message.transactional && message.prefix === this.options.heartbeatPrefix && !this.open)
-          return { kind: 'heartbeat', lsn: message.lsn };
+          return { kind: 'heartbeat', lsn: message.lsn - 1n };
         return undefined;
       case 'type':
       case 'origin':
