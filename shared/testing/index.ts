@@ -8,3 +8,4 @@ export * from './fleet-fixture';
 export * from './metrics-text';
 export * from './http-stub';
 export * from './host-cpu';
+export * from './row-chain';

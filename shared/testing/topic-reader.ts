@@ -11,9 +11,10 @@ export interface ReadRecord {
 }
 
 /**
- * Reads topics from the beginning with read_committed isolation (what sinks see), decoding Avro keys and
- * values through the registry, until `until(records)` holds or `timeoutMs` passes (then returns what it
- * has, for the test's assertions to judge).
+ * Reads topics from the beginning with read_committed isolation (what sinks see; `readUncommitted` also
+ * hands out records of open and aborted transactions, to tell a lost record from a filtered one), decoding
+ * Avro keys and values through the registry, until `until(records)` holds or `timeoutMs` passes (then
+ * returns what it has, for the test's assertions to judge).
  */
 export async function readTopics(
   kafka: Kafka,
@@ -21,9 +22,10 @@ export async function readTopics(
   topics: string[],
   until: (records: ReadRecord[]) => boolean,
   timeoutMs = 60_000,
+  readUncommitted = false,
 ): Promise<ReadRecord[]> {
   const records: ReadRecord[] = [];
-  const consumer = kafka.consumer({ groupId: uniqueName('test_reader'), readUncommitted: false, allowAutoTopicCreation: false });
+  const consumer = kafka.consumer({ groupId: uniqueName('test_reader'), readUncommitted, allowAutoTopicCreation: false });
   await consumer.connect();
   try {
     let done!: () => void;
