@@ -1,10 +1,11 @@
+import { logLevel } from 'kafkajs';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { kafkaConfigSchema } from './config-common';
 import { loadConfig } from './config-loader';
 import { ConfigError } from './errors';
-import { kafkaClientOptions } from './kafka-client';
+import { kafkaClientOptions, kafkaLogLevel } from './kafka-client';
 
 const dir = mkdtempSync(join(tmpdir(), 'kafka-tls-'));
 const pem = (name: string, text: string): string => {
@@ -129,5 +130,27 @@ describe('kafkaClientOptions', () => {
   it('never quotes the SASL password in a validation error', () => {
     const message = issuesOf({ CDC__SASL__MECHANISM: 'kerberos', CDC__SASL__USERNAME: 'u', CDC__SASL__PASSWORD: 'do-not-print-me' });
     expect(message).not.toContain('do-not-print-me');
+  });
+});
+
+describe('kafkaLogLevel', () => {
+  const entry = (message: string, fields: Record<string, unknown> = {}) => ({ timestamp: '', logger: 'kafkajs', message, ...fields });
+  const concurrent =
+    'The producer attempted to update a transaction while another concurrent operation on the same transaction was ongoing';
+
+  it("writes the broker's routine CONCURRENT_TRANSACTIONS answers, which kafkajs retries, at debug", () => {
+    expect(kafkaLogLevel(logLevel.ERROR, entry('Response AddPartitionsToTxn(key: 24, version: 1)', { error: concurrent }))).toBe('debug');
+    expect(kafkaLogLevel(logLevel.ERROR, entry(`Failed to send messages: ${concurrent}`, { retryCount: 0 }))).toBe('debug');
+  });
+
+  it('keeps every other entry at its own level', () => {
+    expect(
+      kafkaLogLevel(
+        logLevel.ERROR,
+        entry('Response Produce(key: 0, version: 7)', { error: 'This server does not host this topic-partition' }),
+      ),
+    ).toBe('error');
+    expect(kafkaLogLevel(logLevel.WARN, entry('Limiting retries for the idempotent producer may invalidate EoS guarantees'))).toBe('warn');
+    expect(kafkaLogLevel(logLevel.INFO, entry('Consumer has joined the group'))).toBe('info');
   });
 });

@@ -20,13 +20,29 @@ const levelNames: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
   [logLevel.DEBUG]: 'debug',
 };
 
+/**
+ * The broker's answer CONCURRENT_TRANSACTIONS (code 51) while it still writes the previous transaction's
+ * markers: a transactional producer that commits back to back gets it routinely, and kafkajs retries it
+ * after a few milliseconds. kafkajs logs each one as an error (the response and the failed send); it is not.
+ */
+const concurrentTransactionsText = 'another concurrent operation on the same transaction';
+
+/** The level a kafkajs log entry is written at: its own, except for answers that are routine retries. */
+export function kafkaLogLevel(level: number, log: LogEntry['log']): 'error' | 'warn' | 'info' | 'debug' {
+  const name = levelNames[level] ?? 'info';
+  if (name !== 'error' && name !== 'warn') return name;
+  const error = (log as { error?: unknown }).error;
+  const routine = [log.message, typeof error === 'string' ? error : ''].some((text) => text.includes(concurrentTransactionsText));
+  return routine ? 'debug' : name;
+}
+
 /** kafkajs's own log lines, through our JSON logger as `component: kafkajs`. */
 function kafkaLogCreator(logger: Logger): KafkaJsConfig['logCreator'] {
   const child = logger.child({ component: 'kafkajs' });
   return () =>
     ({ namespace, level, log }: LogEntry) => {
       const { message, timestamp: _timestamp, logger: _name, ...fields } = log;
-      child[levelNames[level] ?? 'info']({ namespace, ...fields }, message);
+      child[kafkaLogLevel(level, log)]({ namespace, ...fields }, message);
     };
 }
 
