@@ -15,7 +15,7 @@ import { FleetFixture, restock, seedStock, skuName, waitFor, warehouses } from '
 import { Redis } from 'ioredis';
 import type { Kafka, KafkaMessage } from 'kafkajs';
 import { localStackEndpoints, namedStackSite, startStackService, stopStackService } from './local/stack';
-import { PORT_OFFSET_RANGE, portOffset } from './local/stack-plan';
+import { neighbourStackOffset, portOffset } from './local/stack-plan';
 
 const skus = 30;
 
@@ -24,9 +24,7 @@ const skus = 30;
  * stack's and the fault matrix's (which sits 3000 away).
  */
 function privateRegistrySite() {
-  const shared = portOffset();
-  const away = 3_050;
-  return namedStackSite('registry-loss', shared + away <= PORT_OFFSET_RANGE.max ? shared + away : shared - away);
+  return namedStackSite('registry-loss', neighbourStackOffset(portOffset(), 3_050));
 }
 
 /** The first change event (not a tombstone) of `topic`, read_committed. */

@@ -7,7 +7,7 @@ import { Pool } from 'pg';
 import { DemoFleet } from '../demo/demo-fleet';
 import { settleFleet } from '../demo/demo-reconcile';
 import { type StackSite, namedStackSite, stackDown, stackUp } from '../local/stack';
-import { PORT_OFFSET_RANGE, portOffset, repoRoot } from '../local/stack-plan';
+import { neighbourStackOffset, portOffset, repoRoot } from '../local/stack-plan';
 import { type MatrixWorld, sideTableDdl } from './fault-injector';
 import { FleetSupervisor } from './fleet-supervisor';
 
@@ -17,15 +17,13 @@ const offsetFromShared = 3_000;
 /**
  * The matrix's own stack: it stops, kills and wipes servers, so it must never be the stack the other
  * integration suites share. Ports: `CDC_FAULT_MATRIX_PORT_BASE` when set, else the shared stack's
- * offset + 3000 (− 3000 where that would leave the port range), which meets no port of stacks at the
- * offsets developers and CI use (multiples of 100 up to 2000 apart).
+ * offset + 3000 (− 3000 where that would reach the ephemeral port range: the matrix restarts its servers),
+ * which meets no port of stacks at the offsets developers and CI use (multiples of 100 up to 2000 apart).
  */
 export function matrixStackSite(env: NodeJS.ProcessEnv = process.env): StackSite {
   const explicit = env['CDC_FAULT_MATRIX_PORT_BASE']?.trim();
   if (explicit) return namedStackSite('fault-matrix', Number(explicit));
-  const shared = portOffset(env);
-  const offset = shared + offsetFromShared <= PORT_OFFSET_RANGE.max ? shared + offsetFromShared : shared - offsetFromShared;
-  return namedStackSite('fault-matrix', offset);
+  return namedStackSite('fault-matrix', neighbourStackOffset(portOffset(env), offsetFromShared));
 }
 
 export interface Catalogue {

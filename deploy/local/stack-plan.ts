@@ -73,6 +73,27 @@ export const PORT_OFFSET_RANGE = {
   max: 65535 - 2 - Math.max(...Object.values(BASE_PORTS)),
 } as const;
 
+/** The highest port of a plan at offset 0: Kafka's SSL listener, two after the controller's (stack-kafka.ts). */
+const HIGHEST_BASE_PORT = Math.max(...Object.values(BASE_PORTS)) + 2;
+/** Where Linux's default ephemeral port range begins (see `BASE_PORTS`). */
+const EPHEMERAL_PORTS_START = 32_768;
+
+/**
+ * The port offset of a stack of its own (`namedStackSite`) `away` from the checkout's stack at `shared`:
+ * above it, or below it when above would put a port into the ephemeral range (where a restarted server
+ * may find its port taken by some client's connection) or past 65535. Falls back to above/below within the
+ * port range when neither side stays clear of the ephemeral range.
+ */
+export function neighbourStackOffset(shared: number, away: number): number {
+  const inRange = (offset: number): boolean => offset >= PORT_OFFSET_RANGE.min && offset <= PORT_OFFSET_RANGE.max;
+  const clear = (offset: number): boolean => inRange(offset) && HIGHEST_BASE_PORT + offset < EPHEMERAL_PORTS_START;
+  const above = shared + away;
+  const below = shared - away;
+  if (clear(above)) return above;
+  if (clear(below)) return below;
+  return inRange(above) ? above : below;
+}
+
 function checkedPortOffset(offset: number, message: string): number {
   if (!Number.isInteger(offset) || offset < PORT_OFFSET_RANGE.min || offset > PORT_OFFSET_RANGE.max) throw new Error(message);
   return offset;
