@@ -195,6 +195,9 @@ const ddl: Record<ReceiverName, string[]> = {
       posting_id text not null references erp.erp_postings (posting_id) on delete cascade, line_no int not null,
       sku text not null, warehouse text not null, delta_on_hand bigint not null, delta_reserved bigint not null,
       primary key (posting_id, line_no))`,
+    // A balance line reads the key's sum so far: without this index each one scans every line booked, and a
+    // catalogue's snapshot (one balance line per row) costs quadratic time.
+    `create index if not exists erp_lines_sku_warehouse on erp.erp_lines (sku, warehouse)`,
     // Stores the posting and its lines once per posting id, counts it, and answers 'booked' or 'duplicate'.
     // A balance line is booked as the difference between the balance and the key's sum so far, so a
     // snapshot read twice books its stock once. Postings with a balance line take one lock, so two of them
