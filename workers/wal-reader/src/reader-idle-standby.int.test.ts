@@ -1,4 +1,4 @@
-import { heartbeatPrefix, parseLsn } from '@inventory-cdc/shared';
+import { heartbeatPrefix, parseLsn, slotLag } from '@inventory-cdc/shared';
 import { scrapeMetric, waitFor } from '@inventory-cdc/shared/testing';
 import { Client } from 'pg';
 import { ReaderFixture, envelopes } from '../test/reader-test-fixture';
@@ -81,6 +81,7 @@ describe('wal-reader heartbeats and standby', () => {
     const insertLsn = async (): Promise<bigint> =>
       parseLsn((await fixture.db.query<{ lsn: string }>('select pg_current_wal_insert_lsn()::text as lsn')).rows[0]!.lsn);
     let adjacent = false;
+    let idleConfirmedLag: number | undefined;
     let id = 100;
     // Another backend may write WAL in between (autovacuum, a running-transactions record): then try again.
     for (let attempt = 0; attempt < 10 && !adjacent; attempt++) {
@@ -97,11 +98,14 @@ describe('wal-reader heartbeats and standby', () => {
         async () => parseLsn((await fixture.slotConfirmedFlush()) ?? '0/0') >= heartbeatEnd,
       );
       adjacent = (await insertLsn()) === heartbeatEnd;
+      // Idle at the heartbeat, the slot confirms exactly the WAL's end: `fleet status` shows 0 B, never -1 B.
+      if (adjacent) idleConfirmedLag = (await slotLag(fixture.db, fixture.slot))?.confirmedLagBytes;
       // Committed now, the transaction's commit record starts exactly at the heartbeat's end when adjacent.
       await writer.query('commit');
     }
     await writer.end();
     expect(adjacent).toBe(true);
+    expect(idleConfirmedLag).toBe(0);
 
     const records = await fixture.read(['stock'], (seen) => envelopes(seen).some((event) => event.after?.id === id), 20_000);
     expect(envelopes(records).map((event) => event.after?.id)).toContain(id);
