@@ -6,6 +6,9 @@ import { ReaderMetrics } from './reader-metrics';
 class RegistryDouble {
   readonly confirmed: string[][] = [];
   forgotten = false;
+  /** While set, confirmations are held unanswered until `answer()`, as a slow registry's are. */
+  slow = false;
+  private readonly held: Array<() => void> = [];
   private nextId = 1;
 
   readonly codec = {
@@ -13,9 +16,16 @@ class RegistryDouble {
     register: () => Promise.resolve(this.nextId++),
     confirm: (entries: Array<{ subject: string }>) => {
       this.confirmed.push(entries.map((entry) => entry.subject));
-      return Promise.resolve(!this.forgotten);
+      if (!this.slow) return Promise.resolve(!this.forgotten);
+      return new Promise<boolean>((resolve) => this.held.push(() => resolve(!this.forgotten)));
     },
   } as unknown as AvroCodec;
+
+  /** Answers the held confirmations; resolves once their answers have been taken in. */
+  async answer(): Promise<void> {
+    for (const release of this.held.splice(0)) release();
+    await new Promise((resolve) => setImmediate(resolve));
+  }
 }
 
 async function encoderWith(registry: RegistryDouble, confirmWithinMs: number): Promise<ChangeEncoder> {
@@ -41,7 +51,7 @@ describe('ChangeEncoder.confirmWritten', () => {
     const registeredAt = Date.now();
 
     encoder.markWritten('t');
-    await encoder.confirmWritten(registeredAt + 500);
+    await encoder.confirmWritten(registeredAt + 400);
     expect(registry.confirmed).toEqual([]);
 
     encoder.markWritten('t');
@@ -50,7 +60,7 @@ describe('ChangeEncoder.confirmWritten', () => {
 
     // The confirmation opened a new window.
     encoder.markWritten('t');
-    await encoder.confirmWritten(registeredAt + 2_000);
+    await encoder.confirmWritten(registeredAt + 1_900);
     expect(registry.confirmed).toHaveLength(1);
   });
 
@@ -67,6 +77,51 @@ describe('ChangeEncoder.confirmWritten', () => {
       ['t-key', 't-value'],
       ['t-key', 't-value'],
     ]);
+  });
+
+  it("confirms ahead in the background past half the window, so a steady writer's commits do not wait for the registry", async () => {
+    const registry = new RegistryDouble();
+    const encoder = await encoderWith(registry, 1_000);
+    const registeredAt = Date.now();
+    registry.slow = true;
+
+    // Past half the window: the commit goes on at once while the registry is asked in the background.
+    encoder.markWritten('t');
+    await encoder.confirmWritten(registeredAt + 600);
+    expect(registry.confirmed).toEqual([['t-key', 't-value']]);
+    // One background question at a time.
+    encoder.markWritten('t');
+    await encoder.confirmWritten(registeredAt + 700);
+    expect(registry.confirmed).toHaveLength(1);
+
+    // Its answer dates from its start, 600: at 1,500 the window still holds, no commit waits.
+    await registry.answer();
+    encoder.markWritten('t');
+    await encoder.confirmWritten(registeredAt + 1_500);
+    expect(registry.confirmed).toHaveLength(2);
+    await registry.answer();
+
+    // Without an answer younger than the window, the commit waits for the registry.
+    let settled = false;
+    encoder.markWritten('t');
+    const waiting = encoder.confirmWritten(registeredAt + 3_000).then(() => (settled = true));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(settled).toBe(false);
+    await registry.answer();
+    await waiting;
+    expect(registry.confirmed).toHaveLength(3);
+  });
+
+  it('fails the next commit when a confirmation ahead finds that the registry forgot the ids', async () => {
+    const registry = new RegistryDouble();
+    const encoder = await encoderWith(registry, 1_000);
+    registry.forgotten = true;
+    encoder.markWritten('t');
+    await encoder.confirmWritten(Date.now() + 600);
+    await new Promise((resolve) => setImmediate(resolve));
+    await expect(encoder.confirmWritten(Date.now() + 601)).rejects.toThrow(
+      /no longer maps the ids this reader registered for t-key, t-value/,
+    );
   });
 
   it('fails the commit, naming the subjects, when the registry no longer maps the ids', async () => {
