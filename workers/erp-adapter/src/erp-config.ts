@@ -14,7 +14,10 @@ export const windowConfigSchema = z
   .object({
     /** A window is cut once it holds this many records (change events, tombstones and poison events). Default 500. */
     maxEvents: z.number().int().positive().max(50_000).default(500),
-    /** A window is cut this long after its first record arrived, however few it holds. Default 1000 ms. */
+    /**
+     * A window is cut this long after its first record's source commit, however few it holds (held at least
+     * a quarter of this, and at most all of it, after that record arrived). Default 1000 ms.
+     */
     maxAgeMs: positiveMs.default(1_000),
   })
   .strict();

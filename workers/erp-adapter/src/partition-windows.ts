@@ -104,7 +104,10 @@ export class PartitionWindows {
     this.highWatermark = highWatermark;
     this.firstOffered ??= entries[0]?.offset;
     return this.serial(async () => {
-      for (const { offset, entry } of entries) await this.flushAll(this.assembler.add(offset, entry, this.now()));
+      for (const { offset, entry } of entries) {
+        const commitMs = entry.commitTsMicros === null ? undefined : Number(entry.commitTsMicros / 1000n);
+        await this.flushAll(this.assembler.add(offset, entry, this.now(), commitMs));
+      }
       if (nextOffset > this.fetchPosition) this.fetchPosition = nextOffset;
       await this.flushAll(this.assembler.passPosition(nextOffset));
       await this.flushAll(this.assembler.tick(this.now()));

@@ -2,14 +2,17 @@ import { WindowAssembler, type ClosedWindow, type WindowRange } from './window-a
 
 const limits = { maxEvents: 3, maxAgeMs: 1_000 };
 
-type Step = ['add', number, number] | ['pass', number] | ['tick', number];
+type Step = ['add', number, number] | ['add', number, number, number] | ['pass', number] | ['tick', number];
 
-/** Runs steps (add offset at time, pass position, tick at time) and lists the windows cut, as `from-to:offsets`. */
+/**
+ * Runs steps (add offset at time [committed at time], pass position, tick at time) and lists the windows
+ * cut, as `from-to:offsets`.
+ */
 function run(steps: Step[], pending?: WindowRange): string[] {
   const assembler = new WindowAssembler<number>(limits, pending);
   const closed: ClosedWindow<number>[] = [];
   for (const step of steps) {
-    if (step[0] === 'add') closed.push(...assembler.add(BigInt(step[1]), step[1], step[2]));
+    if (step[0] === 'add') closed.push(...assembler.add(BigInt(step[1]), step[1], step[2], step[3]));
     else if (step[0] === 'pass') closed.push(...assembler.passPosition(BigInt(step[1])));
     else closed.push(...assembler.tick(step[1]));
   }
@@ -60,6 +63,39 @@ describe('WindowAssembler', () => {
       undefined,
     ],
     ['a tick with nothing open cuts nothing', [['tick', 5_000]], [], undefined],
+    [
+      "cuts one maxAge after the first record's commit, not after its arrival",
+      [
+        ['add', 5, 300, 0],
+        ['add', 6, 800, 500],
+        ['tick', 999],
+        ['tick', 1_000],
+      ],
+      ['5-6:5,6'],
+      undefined,
+    ],
+    [
+      'holds a window whose first record arrives late a quarter of maxAge, gathering what arrives meanwhile',
+      [
+        ['add', 5, 3_000, 0],
+        ['add', 6, 3_100, 100],
+        ['tick', 3_249],
+        ['add', 7, 3_249, 200],
+        ['tick', 3_250],
+      ],
+      ['5-7:5,6,7'],
+      undefined,
+    ],
+    [
+      'never holds a window longer than maxAge after its first record arrived (a source clock ahead of ours)',
+      [
+        ['add', 5, 0, 600],
+        ['tick', 999],
+        ['tick', 1_000],
+      ],
+      ['5-5:5'],
+      undefined,
+    ],
     [
       'replays a marked window exactly, ignoring the limits, then cuts by limits',
       [
