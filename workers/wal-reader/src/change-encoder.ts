@@ -163,7 +163,7 @@ export class ChangeEncoder {
    * so the rule above holds unchanged; a background answer that the registry forgot fails the next commit.
    */
   async confirmWritten(nowMs = Date.now()): Promise<void> {
-    this.throwIfRegistryForgot();
+    if (this.registryForgot) throw this.registryForgot;
     const topics = [...this.written];
     this.written = new Set();
     const subjects = topics.flatMap((topic) => [`${topic}-key`, `${topic}-value`]);
@@ -197,10 +197,6 @@ export class ChangeEncoder {
       'registry_forgot',
       `the schema registry no longer maps the ids this reader registered for ${subjects.join(', ')} (restarted empty, or subjects deleted): registering again in a new session`,
     );
-  }
-
-  private throwIfRegistryForgot(): void {
-    if (this.registryForgot) throw this.registryForgot;
   }
 
   encode(records: ChangeRecord[]): OutgoingRecord[] {
